@@ -1,0 +1,1 @@
+"""metaopt: a command-line experiment runner for large-scale meta-optimization in PyTorch."""
