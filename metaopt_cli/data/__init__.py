@@ -1,0 +1,1 @@
+"""Classification datasets, loaded whole into memory as standardised train/val/test tensor splits."""

@@ -1,0 +1,66 @@
+"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision, read as whole arrays rather than per-item transforms."""
+
+import os
+
+import torch
+from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
+
+from metaopt_cli.data.splits import Split, SplitData, make_split_data
+from metaopt_cli.errors import UserError
+
+# name -> (torchvision class, the folder under root that it reads)
+DATASETS = {
+    "mnist": (MNIST, os.path.join("MNIST", "raw")),
+    "fashion_mnist": (FashionMNIST, os.path.join("FashionMNIST", "raw")),
+    "cifar10": (CIFAR10, CIFAR10.base_folder),
+}
+
+
+def load(name: str, root: str, download: bool = False, val_size: int = 5000, split_seed: int = 0) -> SplitData:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset data.name={name!r}: choose one of {', '.join(DATASETS)}")
+    dataset_class, folder = DATASETS[name]
+    root = os.path.abspath(os.path.expanduser(root))
+
+    try:
+        official_train = dataset_class(root, train=True, download=download)
+        official_test = dataset_class(root, train=False, download=download)
+    except RuntimeError as error:
+        # With download=False torchvision's only RuntimeError is its "not found (or corrupted)" check;
+        # with download=True a RuntimeError is a failed download, which the user should see as is.
+        if download:
+            raise
+        raise UserError(
+            f"{name} not found under {root} (looked in {os.path.join(root, folder)}): "
+            f"pass data.download=true to fetch it, or data.root=<folder that holds {folder}>"
+        ) from error
+
+    x, y = _pixels(official_train), _labels(official_train)
+    if not 0 < val_size < len(y):
+        raise UserError(
+            f"data.val_size={val_size} must be between 1 and {len(y) - 1}: "
+            f"{name} has {len(y)} official training examples to split into train and val"
+        )
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(split_seed))
+    val, train = order[:val_size], order[val_size:]
+
+    return make_split_data(
+        name,
+        Split(x[train], y[train]),
+        Split(x[val], y[val]),
+        Split(_pixels(official_test), _labels(official_test)),
+        len(official_train.classes),
+    )
+
+
+def _pixels(dataset: VisionDataset) -> torch.Tensor:
+    """[N, C, H, W] uint8 from MNIST's [N, H, W] tensor or CIFAR's [N, H, W, C] numpy array."""
+    data = torch.as_tensor(dataset.data)
+    if data.dim() == 3:
+        return data.unsqueeze(1)
+    # contiguous: a permuted view would carry channels-last strides into every later op.
+    return data.permute(0, 3, 1, 2).contiguous()
+
+
+def _labels(dataset: VisionDataset) -> torch.Tensor:
+    return torch.as_tensor(dataset.targets, dtype=torch.int64)
