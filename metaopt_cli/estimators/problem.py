@@ -1,0 +1,27 @@
+"""The contract between tasks and estimators: one sampled inner problem."""
+from typing import Protocol
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+
+class Problem(Protocol):
+    """An unrolled inner loop whose behaviour depends on the meta-parameters θ.
+
+    State and θ are dicts of tensors so that the same code runs under torch.func.
+    """
+
+    horizon: int  # K: inner steps in one full unroll
+    # Steps t (counted after the update, 1..K) whose meta-loss terms make up the objective;
+    # the terms are averaged.
+    objective_steps: range
+
+    def init(self, meta_params: Tensors) -> Tensors:
+        """The inner state before the first step."""
+
+    def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
+        """One differentiable inner update, the (t+1)-th."""
+
+    def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
+        """The meta-objective's term for the current state (a scalar)."""

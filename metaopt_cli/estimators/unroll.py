@@ -1,0 +1,38 @@
+"""Running part of an inner loop, shared by every estimator that unrolls."""
+import torch
+
+from .problem import Problem, Tensors
+
+
+def unroll(problem: Problem, meta_params: Tensors, state: Tensors, start: int, stop: int):
+    """Steps start..stop-1; returns the state after them and the objective terms they score."""
+    loss = torch.zeros((), device=next(iter(state.values())).device)
+    for t in range(start, stop):
+        state = problem.step(meta_params, state, t)
+        if t + 1 in problem.objective_steps:
+            loss = loss + problem.meta_loss(meta_params, state) / len(problem.objective_steps)
+    return state, loss
+
+
+def scores_between(problem: Problem, start: int, stop: int) -> bool:
+    """Whether any objective term falls in steps start+1..stop."""
+    steps = problem.objective_steps
+    return max(start + 1, steps.start) < min(stop + 1, steps.stop)
+
+
+def leaves(meta_params: Tensors) -> Tensors:
+    """Fresh graph leaves for θ, so an estimate never reaches into the caller's graph."""
+    return {name: value.detach().requires_grad_() for name, value in meta_params.items()}
+
+
+def detached(state: Tensors) -> Tensors:
+    return {name: value.detach() for name, value in state.items()}
+
+
+def gradient(loss: torch.Tensor, meta_params: Tensors) -> Tensors:
+    """dloss/dθ, with zeros for meta-parameters the loss does not reach."""
+    grads = torch.autograd.grad(loss, list(meta_params.values()), allow_unused=True)
+    return {
+        name: torch.zeros_like(value) if grad is None else grad
+        for (name, value), grad in zip(meta_params.items(), grads)
+    }

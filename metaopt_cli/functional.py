@@ -1,0 +1,49 @@
+"""Networks as functions of their parameters: sampling initialisations and SGD steps that
+run under torch.func (vmap over networks, grad inside an outer autograd graph)."""
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+Params = dict[str, torch.Tensor]
+
+
+def sample_inits(make_net: Callable[[], nn.Module], count: int, generator: torch.Generator, device) -> Params:
+    """`count` fresh initialisations, stacked on a leading axis, drawn from `generator`.
+
+    Modules initialise from torch's global RNG; forking it keeps the draw reproducible from
+    the run's own generator without disturbing anything else.
+    """
+    seed = int(torch.randint(2**62, (), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        params, _ = stack_module_state([make_net() for _ in range(count)])
+    return {name: value.detach().to(device) for name, value in params.items()}
+
+
+def loss_fn(net: nn.Module) -> Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy against class indices or soft labels (rows of probabilities)."""
+
+    def loss(params: Params, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(functional_call(net, params, (x,)), targets)
+
+    return loss
+
+
+def sgd_step(net: nn.Module, params: Params, x, targets, lr, data_dim: int | None = None) -> Params:
+    """One full-batch SGD step of every network on a stacked axis; differentiable in x,
+    targets and lr. data_dim=0: network i trains on x[i] instead of a shared x."""
+    grads = vmap(grad(loss_fn(net)), in_dims=(0, data_dim, None))(params, x, targets)
+    return {name: value - lr * grads[name] for name, value in params.items()}
+
+
+def losses(net: nn.Module, params: Params, x, targets) -> torch.Tensor:
+    """The loss of every network on a stacked axis: a vector."""
+    return vmap(loss_fn(net), in_dims=(0, None, None))(params, x, targets)
+
+
+def accuracies(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = vmap(functional_call, in_dims=(None, 0, None))(net, params, (x,))
+    return (logits.argmax(-1) == y).float().mean(-1)
