@@ -1,0 +1,1 @@
+"""Tasks: each owns its meta-parameters θ, samples inner problems and evaluates θ."""

@@ -1,0 +1,53 @@
+"""The field's protocol for distilled data: train fresh networks on it and report test
+accuracy, beside the same number of random real images per class."""
+import torch
+
+from ...estimators.problem import Tensors
+from ...functional import accuracies, sample_inits, sgd_step
+from .synthetic import random_real_images
+
+EVAL_CHUNK = 1024  # test images per forward pass, to bound memory on large test sets
+
+
+def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+    """Fresh networks trained exactly as in meta-training: K steps on the distilled set."""
+    with torch.no_grad():
+        images, targets, lr = task.synthetic.unpack(meta_params)
+        params = _train(task, generator, images, targets, lr, task.horizon)
+        acc = _accuracy(task.net, params, task.data.test)
+    return {"distilled_test_acc": acc.mean().item(), "distilled_test_acc_std": acc.std().item()}
+
+
+def evaluate_random_real(task, generator: torch.Generator) -> dict[str, float]:
+    """Random real images per class, each network its own draw, trained for `eval_steps`
+    full-batch steps at the learning rate of the grid that does best on validation: a tuned
+    baseline, so the comparison does not flatter distillation."""
+    labels = task.synthetic.labels
+    images = torch.stack([random_real_images(task.data, labels, generator) for _ in range(task.eval_models)])
+    best = None
+    with torch.no_grad():
+        for lr in task.eval_lrs:
+            params = _train(task, generator, images, labels, lr, task.eval_steps, data_dim=0)
+            val = _accuracy(task.net, params, task.data.val).mean().item()
+            if best is None or val > best[0]:
+                best = (val, lr, params)
+        _, lr, params = best
+        acc = _accuracy(task.net, params, task.data.test)
+    return {"random_real_test_acc": acc.mean().item(), "random_real_test_acc_std": acc.std().item(),
+            "random_real_lr": lr}
+
+
+def _train(task, generator, images, targets, lr, steps: int, data_dim: int | None = None):
+    params = sample_inits(task.make_net, task.eval_models, generator, images.device)
+    for _ in range(steps):
+        params = sgd_step(task.net, params, images, targets, lr, data_dim)
+    return params
+
+
+def _accuracy(net, params, split) -> torch.Tensor:
+    """Each network's accuracy on the whole split, computed a chunk at a time."""
+    correct = sum(
+        accuracies(net, params, split.x[i : i + EVAL_CHUNK], split.y[i : i + EVAL_CHUNK]) * len(split.y[i : i + EVAL_CHUNK])
+        for i in range(0, len(split.y), EVAL_CHUNK)
+    )
+    return correct / len(split.y)

@@ -1,0 +1,80 @@
+"""Dataset distillation (Wang et al. 2018): learn a few synthetic images per class such that
+a freshly initialised network trained on them for K steps does well on real data."""
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...data.splits import SplitData
+from ...errors import UserError
+from ...estimators.problem import Tensors
+from ...functional import sample_inits
+from .evaluate import evaluate_distilled, evaluate_random_real
+from .picture import save_distilled_picture
+from .problem import DistillProblem
+from .synthetic import SyntheticSet, random_real_images
+
+
+class Distill:
+    def __init__(
+        self,
+        data: SplitData,
+        make_backbone: Callable[..., nn.Module],
+        horizon: int,
+        images_per_class: int,
+        learn_labels: bool,
+        learn_lr: bool,
+        inner_lr: float,
+        init: str,
+        real_batch: int,
+        eval_models: int,
+        eval_steps: int,
+        eval_lrs: list[float],
+    ):
+        _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
+                        real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
+        if init not in ("real", "noise"):
+            raise UserError(f"task.init must be real or noise, got '{init}'")
+        smallest = int(torch.bincount(data.train.y, minlength=data.num_classes).min())
+        if images_per_class > smallest:
+            raise UserError(
+                f"task.images_per_class={images_per_class} exceeds the {smallest} training images of the "
+                f"smallest class in {data.name}: choose at most {smallest}"
+            )
+        self.data, self.horizon, self.init = data, horizon, init
+        self.real_batch, self.eval_models, self.eval_steps, self.eval_lrs = real_batch, eval_models, eval_steps, eval_lrs
+        self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
+        self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
+        labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
+        self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
+
+    def init_meta_params(self, generator: torch.Generator) -> Tensors:
+        real = random_real_images(self.data, self.synthetic.labels, generator)
+        images = real if self.init == "real" else torch.randn(real.shape, generator=generator, device=real.device)
+        return self.synthetic.init_meta_params(images, self.data.num_classes)
+
+    def sample(self, generator: torch.Generator, count: int) -> DistillProblem:
+        """`count` fresh networks, trained in parallel, scored on one batch of real images."""
+        train = self.data.train
+        device = train.x.device
+        batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)
+        init_params = sample_inits(self.make_net, count, generator, device)
+        return DistillProblem(self.net, self.synthetic, init_params, train.x[batch], train.y[batch], self.horizon)
+
+    def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        return {
+            **evaluate_distilled(self, meta_params, generator),
+            **evaluate_random_real(self, generator),
+        }
+
+    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+        path = run_dir / "distilled.png"
+        save_distilled_picture(meta_params["images"], self.synthetic.labels, path)
+        return [path]
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise UserError(f"task.{name} must be positive, got {value}")
