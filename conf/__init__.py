@@ -1,0 +1,1 @@
+"""metaopt's Hydra configs, installed as the package `metaopt_cli.conf`."""

@@ -1,0 +1,45 @@
+"""From a composed config to the objects of a run: device, data, task, estimator."""
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from .errors import UserError
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, letting the UserError of a constructor through as it is
+    (instantiate wraps every error it sees)."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.device={name} but this machine has no CUDA device: use trainer.device=auto or cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"trainer.device must be auto, cpu or cuda[:N], got '{name}'") from None
+
+
+def build_task(cfg: DictConfig, device: torch.device):
+    data = build(cfg.data).to(device)
+    make_backbone = build(cfg.backbone, _partial_=True)
+    # Partial first: handed to instantiate directly, the data's dataclasses would be turned
+    # into configs.
+    return build(cfg.task, _partial_=True, _convert_="all")(data=data, make_backbone=make_backbone)
+
+
+def eval_generator(seed: int, device: torch.device) -> torch.Generator:
+    """The same evaluation draws (networks, baselines) at every evaluation of a run, apart
+    from the generator that meta-training draws from."""
+    return torch.Generator(device).manual_seed(seed + 1)

@@ -1,0 +1,63 @@
+"""`metaopt <command> [overrides]`: one entry point, one Hydra app per command.
+
+Each command is a `@hydra.main` app, so `-m` sweeps, `--cfg job`, `--help` and shell
+completion behave as in any Hydra app. Before handing over, every configuration the command
+line asks for is composed and checked, so a typo or an unsupported choice fails at start-up
+with one `error:` line instead of a Hydra traceback halfway through a sweep.
+"""
+import importlib
+import os
+import sys
+
+from hydra._internal.utils import get_args_parser
+
+from .config.store import register_configs
+from .errors import fail
+from .startup import check_command_line
+
+COMMANDS = {
+    "train": "meta-train a task's meta-parameters with a gradient estimator",
+    "eval": "re-run a task's evaluation from a run's checkpoint (run=<run dir>)",
+    "list": "config groups, their options and the task × estimator matrix",
+}
+
+USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--cfg job] [--help]"
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args and "COMP_LINE" not in os.environ or args[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        for name, what in COMMANDS.items():
+            print(f"  {name:6s} {what}")
+        return
+    if args[0] in ("-sc", "--shell-completion") and "COMP_LINE" in os.environ:
+        args = _completion_args(args)
+    command, overrides = args[0], args[1:]
+    if command not in COMMANDS:
+        fail(f"unknown command '{command}': choose one of {', '.join(COMMANDS)}")
+    register_configs()
+    parsed = get_args_parser().parse_args(overrides)
+    if not (parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg):
+        check_command_line(command, parsed.overrides, parsed.multirun)
+    # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.
+    sys.argv = [sys.argv[0], *overrides]
+    importlib.import_module(f"metaopt_cli.commands.{command}").main()
+
+
+def _completion_args(args: list[str]) -> list[str]:
+    """Shell completion calls `metaopt -sc query=bash` with the whole line in COMP_LINE.
+
+    Complete the command word ourselves; past it, drop it from COMP_LINE so that Hydra sees
+    the line of an ordinary app.
+    """
+    words = os.environ["COMP_LINE"].split()
+    typing_command = len(words) < 2 or (len(words) == 2 and not os.environ["COMP_LINE"].endswith(" "))
+    if typing_command:
+        print(" ".join(COMMANDS))
+        sys.exit(0)
+    command = words[1]
+    os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (
+        " " if os.environ["COMP_LINE"].endswith(" ") else ""
+    )
+    return [command, *args]

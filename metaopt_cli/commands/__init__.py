@@ -1,0 +1,1 @@
+"""One Hydra app per `metaopt` command."""

@@ -1,0 +1,36 @@
+"""`metaopt eval run=<run dir> [overrides]`: the task's evaluation, from a run's checkpoint."""
+import json
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from ..build import build_task, eval_generator, pick_device
+from ..checkpoint import load_checkpoint
+from ..errors import UserError, reports_user_errors
+from ..run_config import load_run_config, run_dir_of
+from ..summary import format_summary
+
+
+@hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    run_dir = run_dir_of(cfg.run)
+    run_cfg, choices = load_run_config(run_dir, skip="run")
+    device = pick_device(run_cfg.trainer.device)
+    task = build_task(run_cfg, device)
+    checkpoint = load_checkpoint(run_dir)
+    expected = set(task.init_meta_params(eval_generator(0, device)))
+    if checkpoint.get("task") != choices["task"] or set(checkpoint["meta_params"]) != expected:
+        raise UserError(
+            f"the checkpoint in {run_dir} holds {checkpoint.get('task')} meta-parameters, not those of "
+            f"task={choices['task']}: pass the run directory the checkpoint was written in"
+        )
+    meta_params = {name: value.to(device) for name, value in checkpoint["meta_params"].items()}
+    results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
+    report = {**{group: choices[group] for group in ("task", "estimator", "backbone", "data")},
+              "run": str(run_dir), "steps": checkpoint["step"], **results}
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    (out_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(format_summary(report, out_dir))

@@ -1,0 +1,35 @@
+"""`metaopt list`: the config groups, their options, and which estimator serves which task."""
+from importlib.resources import files
+
+import hydra
+from omegaconf import DictConfig
+
+from ..compat import why_unsupported
+
+GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+
+
+def options(group: str) -> list[str]:
+    folder = files("metaopt_cli.conf") / group
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+@hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="list")
+def main(cfg: DictConfig) -> None:
+    print("config groups (choose with group=option):")
+    for group in GROUPS:
+        print(f"  {group:10s} {', '.join(options(group)) or '(none yet)'}")
+    tasks, estimators = options("task"), options("estimator")
+    print("\ntask × estimator (✓ runs; ✗ see the note):")
+    print(" " * 12 + "".join(f"{name:>10s}" for name in estimators))
+    notes = []
+    for task in tasks:
+        cells = []
+        for estimator in estimators:
+            reason = why_unsupported(task, estimator)
+            cells.append(f"{'✓' if reason is None else '✗':>10s}")
+            if reason:
+                notes.append(f"  {task} × {estimator}: {reason}")
+        print(f"  {task:10s}" + "".join(cells))
+    if notes:
+        print("\n" + "\n".join(notes))

@@ -1,0 +1,27 @@
+"""`metaopt train [overrides]` and `metaopt train resume=<run dir>`."""
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ..errors import reports_user_errors
+from ..run_config import load_run_config, run_dir_of
+from ..trainer import train
+
+
+@hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    run_dir, choices = Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices)
+    if cfg.resume:
+        run_dir = run_dir_of(cfg.resume)
+        cfg, choices = load_run_config(run_dir, skip="resume")
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # Runs of one sweep share a W&B group, named after the sweep's folder.
+        group = "sweep-" + "-".join(Path(hydra_cfg.sweep.dir).parts[-2:])
+    else:
+        group = f"{choices['task']}-{choices['estimator']}"
+    train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)

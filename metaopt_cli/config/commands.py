@@ -1,0 +1,54 @@
+"""Schemas of the primary configs, one per command, and of the trainer and logger nodes."""
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class TrainerConfig:
+    meta_steps: int = MISSING
+    eval_every: int = MISSING  # 0: evaluate once, at the end
+    checkpoint_every: int = MISSING
+    log_every: int = MISSING
+    seed: int = MISSING
+    device: str = MISSING  # auto picks CUDA when present
+    meta_batch: int = MISSING
+    outer_lr: float = MISSING
+    progress: bool = MISSING
+
+
+@dataclass
+class WandbLoggerConfig:
+    _target_: str = "metaopt_cli.tracking.wandb_tracker.WandbTracker"
+    mode: str = MISSING  # auto | online | offline | disabled
+    project: str = MISSING
+    group: Optional[str] = MISSING  # null: the sweep, or task-estimator for a single run
+
+
+@dataclass
+class NoLoggerConfig:
+    _target_: str = "metaopt_cli.tracking.null_tracker.NullTracker"
+
+
+@dataclass
+class TrainConfig:
+    task: Any = MISSING
+    estimator: Any = MISSING
+    backbone: Any = MISSING
+    data: Any = MISSING
+    logger: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    resume: Optional[str] = None  # a run directory to continue
+
+
+@dataclass
+class EvalConfig(TrainConfig):
+    # The run directory whose checkpoint is evaluated; the run's own config is used, with
+    # this command's overrides on top.
+    run: str = MISSING
+
+
+@dataclass
+class ListConfig:
+    pass

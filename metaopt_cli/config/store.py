@@ -1,0 +1,30 @@
+"""Registers every schema in Hydra's ConfigStore.
+
+An option's YAML names its schema as the first entry of its defaults list
+(`defaults: [/schema/estimator@_here_: tbptt, _self_]`), so the schema's keys and types bind
+it. Schemas live in groups of their own under `schema/`, so they never show up as options.
+"""
+from hydra.core.config_store import ConfigStore
+
+from . import backbones, commands, data, estimators, tasks
+
+SCHEMAS = {
+    None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "list": commands.ListConfig},
+    "logger": {"wandb": commands.WandbLoggerConfig, "none": commands.NoLoggerConfig},
+    "estimator": {"backprop": estimators.BackpropConfig, "tbptt": estimators.TBPTTConfig},
+    "backbone": {
+        "mlp": backbones.MLPConfig,
+        "conv4": backbones.Conv4Config,
+        "resnet12": backbones.ResNet12Config,
+        "wrn": backbones.WideResNetConfig,
+    },
+    "data": {"digits": data.DigitsConfig, "torchvision": data.TorchvisionConfig},
+    "task": {"distill": tasks.DistillConfig},
+}
+
+
+def register_configs() -> None:
+    store = ConfigStore.instance()
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            store.store(group="schema" if group is None else f"schema/{group}", name=name, node=node)

@@ -1,0 +1,40 @@
+"""The config of an earlier run, for `train resume=<dir>` and `eval run=<dir>`."""
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import UserError
+
+GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+
+
+def run_dir_of(path: str) -> Path:
+    run_dir = Path(path).expanduser().resolve()
+    if not (run_dir / ".hydra" / "config.yaml").exists():
+        raise UserError(f"{run_dir} is not a metaopt run directory (no .hydra/config.yaml): pass the folder of a run")
+    return run_dir
+
+
+def load_run_config(run_dir: Path, skip: str) -> tuple[DictConfig, dict]:
+    """The run's composed config and group choices, with this command line's key=value
+    overrides on top (all but `skip`, the one naming the run). Changing a group would make
+    it another run, so that is refused."""
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    choices = dict(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices)
+    OmegaConf.set_struct(cfg, True)
+    for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
+        key = override.key_or_group
+        if key == skip:
+            continue
+        if key in GROUPS:
+            raise UserError(
+                f"{key}= cannot change for an existing run (it used {key}={choices.get(key)}): start a new run instead"
+            )
+        try:
+            OmegaConf.update(cfg, key, override.value(), merge=True)
+        except OmegaConfBaseException as error:
+            raise UserError(f"cannot set {key} on this run: {str(error).splitlines()[0]}") from None
+    return cfg, choices

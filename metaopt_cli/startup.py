@@ -1,0 +1,58 @@
+"""Compose every configuration a command line asks for and check it before anything runs."""
+import dataclasses
+import difflib
+
+from hydra import compose, initialize_config_module
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from .compat import check_run_config
+from .errors import UserError, fail
+
+
+def check_command_line(command: str, overrides: list[str], multirun: bool) -> None:
+    try:
+        with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
+            for point in _sweep_points(overrides, multirun):
+                cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
+                if command == "train":
+                    check_run_config(cfg, cfg.hydra.runtime.choices)
+    except UserError as error:
+        fail(str(error))
+    except (HydraException, OmegaConfBaseException) as error:
+        fail(describe_config_error(error).replace("{command}", command))
+
+
+def _sweep_points(overrides: list[str], multirun: bool) -> list[list[str]]:
+    if not multirun:
+        return [overrides]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+
+
+def describe_config_error(error: Exception) -> str:
+    """One line, with the fix, for an error Hydra or OmegaConf raised while composing."""
+    if isinstance(error, MissingConfigException) and error.options:
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        return f"unknown {group or 'config'} '{option}': choose one of {', '.join(sorted(error.options))}"
+    cause = error.__cause__ or error
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if message.startswith("Ambiguous value"):
+        return f"{message}: add -m to run one job per value (a sweep)"
+    key = getattr(cause, "full_key", None)
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
+        return f"unknown key '{key}'{_suggestion(cause)} (metaopt {{command}} --cfg job shows every key)"
+    where = f"{key}: " if key and key not in message else ""
+    return f"{where}{message}"
+
+
+def _suggestion(error: OmegaConfBaseException) -> str:
+    """`; did you mean 'truncation'?` from the schema the unknown key was set on."""
+    schema = getattr(error, "object_type", None)
+    if not dataclasses.is_dataclass(schema):
+        return ""
+    names = [field.name for field in dataclasses.fields(schema)]
+    close = difflib.get_close_matches(str(error.key), names, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,1 @@
+"""Where results go: metrics.jsonl always, a W&B run when logger=wandb."""

@@ -1,0 +1,118 @@
+"""The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
+import math
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from .build import build, build_task, eval_generator, pick_device
+from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .compat import check_run_config
+from .errors import UserError
+from .memory import measure_peak
+from .signals import stop_on_signals
+from .summary import finish_run
+from .tracking.metrics_file import MetricsFile
+
+
+def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict:
+    check_run_config(cfg, choices)
+    trainer = cfg.trainer
+    device = pick_device(trainer.device)
+    torch.manual_seed(trainer.seed)
+    task = build_task(cfg, device)
+    estimator = build(cfg.estimator)
+    # All randomness of meta-training comes from this generator, whose state the checkpoint
+    # keeps; evaluation draws from its own, so evaluating never shifts training.
+    generator = torch.Generator(device).manual_seed(trainer.seed)
+    meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
+    optimizer = torch.optim.Adam(meta_params.values(), lr=trainer.outer_lr)
+    step, wall, run_id = 0, 0.0, None
+    if has_checkpoint(run_dir):
+        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator)
+    tracker = build(cfg.logger)
+    metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step)
+    failed, peak = True, None
+    try:
+        tracker.start(_plain(cfg), run_dir, run_name, default_group, run_id)
+        with stop_on_signals() as stop:
+            bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
+                       desc="meta-train", disable=not trainer.progress)
+            for step in bar:
+                started = time.perf_counter()
+                problem = task.sample(generator, trainer.meta_batch)
+                estimate = lambda: estimator.estimate(problem, meta_params, generator)  # noqa: E731
+                if peak is None:  # measured on one meta-step: following every op costs time
+                    (grads, metrics), peak = measure_peak(estimate, device)
+                else:
+                    grads, metrics = estimate()
+                meta_loss = float(metrics["meta_loss"])  # the one host sync of a meta-step
+                if not (math.isfinite(meta_loss) and all(torch.isfinite(g).all() for g in grads.values())):
+                    raise UserError(
+                        f"the meta-loss became non-finite at meta-step {step + 1}; the last good checkpoint is kept "
+                        f"in {run_dir}: lower trainer.outer_lr (now {trainer.outer_lr})"
+                    )
+                for name, value in meta_params.items():
+                    value.grad = grads[name]
+                optimizer.step()
+                wall += time.perf_counter() - started
+                done = step + 1
+                bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
+                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall}
+                if done % trainer.log_every == 0:
+                    metrics_file.write(record)
+                    tracker.log(done, record)
+                if trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps:
+                    tracker.log(done, task.evaluate(meta_params, eval_generator(trainer.seed, device)))
+                if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
+                    save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, tracker))
+                if stop.requested:
+                    raise SystemExit(_interrupted(stop.signal, done, run_dir))
+            step = trainer.meta_steps
+        bar.close()
+        results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
+        pictures = task.save_pictures(meta_params, run_dir)
+        tracker.log_pictures(step, pictures)
+        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker)
+        failed = False
+        return summary
+    finally:
+        metrics_file.close()
+        tracker.finish(failed)
+
+
+def _restore(checkpoint: dict, meta_params, optimizer, generator) -> tuple[int, float, str | None]:
+    with torch.no_grad():
+        for name, value in meta_params.items():
+            value.copy_(checkpoint["meta_params"][name])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    generator.set_state(checkpoint["generator"])
+    return checkpoint["step"], checkpoint["wall_seconds"], checkpoint["wandb_id"]
+
+
+def _checkpoint(choices, step, wall, meta_params, optimizer, generator, tracker) -> dict:
+    return {
+        "task": choices["task"],
+        "step": step,
+        "wall_seconds": wall,
+        "meta_params": {name: value.detach() for name, value in meta_params.items()},
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "wandb_id": tracker.run_id,
+    }
+
+
+def _floats(metrics: dict) -> dict:
+    return {name: float(value) for name, value in metrics.items() if name != "meta_loss"}
+
+
+def _plain(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _interrupted(signum: int, step: int, run_dir: Path) -> int:
+    print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
+          f"continue with `metaopt train resume={run_dir}`")
+    return 128 + signum
