@@ -26,22 +26,26 @@ USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--c
 
 def main() -> None:
     args = sys.argv[1:]
-    if not args and "COMP_LINE" not in os.environ or args[:1] in (["-h"], ["--help"]):
+    if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         for name, what in COMMANDS.items():
             print(f"  {name:6s} {what}")
         return
     if args[0] in ("-sc", "--shell-completion") and "COMP_LINE" in os.environ:
         args = _completion_args(args)
-    command, overrides = args[0], args[1:]
+    command, args = args[0], args[1:]
     if command not in COMMANDS:
         fail(f"unknown command '{command}': choose one of {', '.join(COMMANDS)}")
     register_configs()
-    parsed = get_args_parser().parse_args(overrides)
+    parser = get_args_parser()
+    parser.error = fail  # a bad flag is a user error like any other: one line, status 2
+    # Intermixed, so that `-m` may follow overrides as well as precede them.
+    parsed = parser.parse_intermixed_args(args)
     if not (parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg):
         check_command_line(command, parsed.overrides, parsed.multirun)
+    flags = [arg for arg in args if arg not in parsed.overrides]
     # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.
-    sys.argv = [sys.argv[0], *overrides]
+    sys.argv = [sys.argv[0], *flags, *parsed.overrides]
     importlib.import_module(f"metaopt_cli.commands.{command}").main()
 
 

@@ -1,0 +1,104 @@
+"""Shared test helpers: the real configs composed through Hydra, and the installed CLI."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+from metaopt_cli.config.store import register_configs
+
+# A few meta-steps of a small model: enough to exercise every code path in seconds.
+TINY = [
+    "trainer.meta_steps=4",
+    "trainer.meta_batch=2",
+    "trainer.progress=false",
+    "task.horizon=10",
+    "task.real_batch=64",
+    "task.eval_models=2",
+    "task.eval_steps=5",
+    "task.eval_lrs=[0.1]",
+    "logger=none",
+]
+
+
+@pytest.fixture
+def compose_config():
+    """Compose a command's config from conf/ exactly as the CLI does, with overrides."""
+    register_configs()
+
+    def _compose(command: str, overrides: list[str], hydra_node: bool = False):
+        GlobalHydra.instance().clear()
+        with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
+            return compose(config_name=command, overrides=overrides, return_hydra_config=hydra_node)
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed `metaopt` console script, in a subprocess, as a user runs it."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(["metaopt", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Status 2, one `error:` line on stderr, no traceback; returns the line."""
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(autouse=True)
+def _no_network_wandb(monkeypatch, tmp_path):
+    """W&B has no server here: never online, and its files under the test's folder."""
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
+
+@pytest.fixture
+def distill_problem_at():
+    """A float64 digits-distillation problem of a given horizon, and its meta-parameters."""
+    from metaopt_cli.backbones.mlp import MLP
+    from metaopt_cli.data.digits import load
+    from metaopt_cli.data.splits import Split, SplitData
+    from metaopt_cli.tasks.distill.task import Distill
+
+    data = load(val_fraction=0.2, test_fraction=0.2, split_seed=0)
+    data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
+
+    def make(horizon: int):
+        torch.manual_seed(0)
+        with torch.random.fork_rng(devices=[]):
+            torch.set_default_dtype(torch.float64)
+            try:
+                task = Distill(data, lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [16]), horizon=horizon,
+                               images_per_class=1, learn_labels=True, learn_lr=True, inner_lr=0.1, init="real",
+                               real_batch=64, eval_models=2, eval_steps=5, eval_lrs=[0.1])
+                generator = torch.Generator().manual_seed(0)
+                meta_params = task.init_meta_params(generator)
+                return task.sample(generator, 2), meta_params
+            finally:
+                torch.set_default_dtype(torch.float32)
+
+    return make
+
+
+@pytest.fixture
+def distill_problem(distill_problem_at):
+    return distill_problem_at(8)

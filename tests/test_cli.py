@@ -1,0 +1,112 @@
+"""The installed `metaopt` command, run in a subprocess as users run it."""
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, assert_user_error, read_json, run_cli
+
+SUMMARY_KEYS = {"distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc", "random_real_test_acc_std"}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One tiny training run that several tests read."""
+    cwd = tmp_path_factory.mktemp("train")
+    result = run_cli(["train", *TINY, "hydra.run.dir=run"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "run"
+
+
+def test_train_writes_the_run_directory(trained_run):
+    assert {p.name for p in trained_run.iterdir()} >= {
+        ".hydra", "metrics.jsonl", "summary.json", "checkpoint.pt", "distilled.png"
+    }
+    metrics = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert all({"meta_loss", "wall_seconds"} <= set(m) for m in metrics)
+    summary = read_json(trained_run / "summary.json")
+    assert SUMMARY_KEYS <= set(summary)
+    assert (summary["task"], summary["estimator"], summary["steps"]) == ("distill", "tbptt", 4)
+    assert summary["peak_mem_bytes"] > 0
+
+
+def test_eval_reruns_the_evaluation_from_the_checkpoint(trained_run, tmp_path):
+    result = run_cli(["eval", f"run={trained_run}", "hydra.run.dir=evaluation"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = read_json(tmp_path / "evaluation" / "eval.json")
+    summary = read_json(trained_run / "summary.json")
+    # The same evaluation draws, from the same checkpoint: the same figures.
+    for key in SUMMARY_KEYS:
+        assert report[key] == pytest.approx(summary[key], abs=1e-6)
+
+
+def test_list_prints_groups_and_matrix_and_writes_nothing(tmp_path):
+    result = run_cli(["list"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "estimator  backprop, tbptt" in result.stdout
+    assert "distill" in result.stdout.split("task × estimator")[1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_makes_a_run_per_estimator_grouped_in_wandb(tmp_path):
+    overrides = [o for o in TINY if o != "logger=none"]
+    result = run_cli(
+        ["train", "-m", "estimator=backprop,tbptt", *overrides, "logger.mode=offline", "hydra.sweep.dir=sweep"],
+        tmp_path, env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wb")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
+    assert [read_json(p)["estimator"] for p in summaries] == ["backprop", "tbptt"]
+    runs = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 2
+    # The group is recorded in each run's log; both carry the sweep's.
+    assert all(b"sweep-" in run.read_bytes() for run in runs)
+    assert "wandb sync" in result.stdout
+
+
+def test_help_and_cfg_are_hydras(tmp_path):
+    shown = run_cli(["train", "--cfg", "job", "estimator=backprop"], tmp_path)
+    assert shown.returncode == 0 and "_target_: metaopt_cli.estimators.backprop.Backprop" in shown.stdout
+    helped = run_cli(["train", "--help"], tmp_path)
+    assert helped.returncode == 0 and "estimator: backprop, tbptt" in helped.stdout
+
+
+def test_shell_completion_completes_groups_after_the_command(tmp_path):
+    result = run_cli(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt train estimator=", "COMP_POINT": "25"})
+    assert result.returncode == 0, result.stderr
+    assert "estimator=backprop" in result.stdout and "estimator=tbptt" in result.stdout
+    commands = run_cli(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt tr", "COMP_POINT": "10"})
+    assert "train" in commands.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["task=nope"], ["unknown task 'nope'", "distill"]),
+        (["estimator.truncation=0"], ["estimator.truncation must be at least 1"]),
+        (["estimator.truncation=50"], ["longer than task.horizon=10"]),
+        (["data=mnist", "data.root=missing"], ["mnist not found under", "data.download=true"]),
+        (["estimator.trunaction=5"], ["unknown key 'estimator.trunaction'", "truncation"]),
+        (["-m", "estimator=backprop,nope"], ["unknown estimator 'nope'"]),
+        (["backbone=conv4"], ["needs images of at least 16×16"]),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2(tmp_path, overrides, fragments):
+    assert_user_error(run_cli(["train", *TINY, *overrides], tmp_path), *fragments)
+    assert not list(tmp_path.glob("**/checkpoint.pt"))
+
+
+def test_unknown_command(tmp_path):
+    assert_user_error(run_cli(["trian"], tmp_path), "unknown command 'trian'")
+
+
+def test_non_finite_meta_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    overrides = [*TINY, "trainer.meta_steps=50", "trainer.checkpoint_every=1", "trainer.outer_lr=1e6", "hydra.run.dir=run"]
+    line = assert_user_error(run_cli(["train", *overrides], tmp_path), "non-finite at meta-step", "lower trainer.outer_lr")
+    failed_at = int(line.split("meta-step ")[1].split(";")[0])
+    import torch
+
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["step"] == failed_at - 1
+    assert all(torch.isfinite(value).all() for value in checkpoint["meta_params"].values())
