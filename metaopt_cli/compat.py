@@ -21,3 +21,14 @@ def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
         raise UserError(f"task={choices['task']} does not support estimator={choices['estimator']}: {reason}")
     estimator = build(cfg.estimator)  # estimators check their own values
     estimator.check_horizon(cfg.task.get("horizon"))
+    _check_trainer(cfg.trainer)
+
+
+def _check_trainer(trainer: DictConfig) -> None:
+    for key in ("meta_steps", "meta_batch", "checkpoint_every", "log_every"):
+        if trainer[key] < 1:
+            raise UserError(f"trainer.{key} must be at least 1, got {trainer[key]}")
+    if trainer.eval_every < 0:
+        raise UserError(f"trainer.eval_every must be 0 (only at the end) or positive, got {trainer.eval_every}")
+    if not trainer.outer_lr > 0:
+        raise UserError(f"trainer.outer_lr must be positive, got {trainer.outer_lr}")

@@ -61,11 +61,12 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
                 record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall}
-                if done % trainer.log_every == 0:
+                evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
+                if evaluating:
+                    record.update(task.evaluate(meta_params, eval_generator(trainer.seed, device)))
+                if evaluating or done % trainer.log_every == 0:
                     metrics_file.write(record)
                     tracker.log(done, record)
-                if trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps:
-                    tracker.log(done, task.evaluate(meta_params, eval_generator(trainer.seed, device)))
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
                     save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, tracker))
                 if stop.requested:

@@ -8,13 +8,12 @@ import pytest
 import torch
 import torchvision.datasets.cifar
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from metaopt_cli.data import digits, torchvision_sets
 from metaopt_cli.data.splits import SplitData
 from metaopt_cli.errors import UserError
 
-CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
+from torchvision_files import write_mnist
 
 
 def assert_train_standardised(data: SplitData) -> None:
@@ -71,36 +70,15 @@ def test_digits_bad_fractions():
         digits.load(val_fraction=0.5, test_fraction=0.5)
 
 
-def test_split_data_to_and_config(digits_data):
+def test_split_data_to_and_config(digits_data, compose_config):
     moved = digits_data.to("meta")
     assert moved.test.x.device.type == "meta" and moved.train.y.device.type == "meta"
     assert moved.num_classes == 10 and moved.in_shape == (1, 8, 8)
-    from_config = instantiate(OmegaConf.load(CONF_DATA / "digits.yaml"))
+    from_config = instantiate(compose_config("train", ["data=digits"]).data)
     assert torch.equal(from_config.val.x, digits_data.val.x)
 
 
 # --- MNIST / Fashion-MNIST ----------------------------------------------------------------------
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """The uint8 idx format torchvision's read_sn3_pascalvincent_tensor parses.
-
-    Header: two zero bytes, type code 0x08 (uint8), number of dimensions; then each size as big-endian uint32.
-    """
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def write_mnist(root: Path, folder: str, n_train: int = 60, n_test: int = 20) -> None:
-    """Image i carries i in its top-left pixel and has label i % 10, so each example can be traced."""
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28))
-        images[:, 0, 0] = np.arange(n)
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
 
 
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
@@ -125,11 +103,10 @@ def test_mnist_like(tmp_path, name, folder):
     assert not torch.equal(other.val.x, data.val.x)
 
 
-def test_mnist_from_config(tmp_path):
+def test_mnist_from_config(tmp_path, compose_config):
     write_mnist(tmp_path, "MNIST")
-    cfg = OmegaConf.load(CONF_DATA / "mnist.yaml")
-    cfg.root, cfg.val_size = str(tmp_path), 10
-    assert len(instantiate(cfg).val.y) == 10
+    cfg = compose_config("train", ["data=mnist", f"data.root={tmp_path}", "data.val_size=10"])
+    assert len(instantiate(cfg.data).val.y) == 10
 
 
 def test_missing_dataset_is_one_line_user_error(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
-from metaopt_cli.errors import UserError
+from metaopt_cli.backbones.size import check_image_size
 
 
 class Conv4(nn.Module):
@@ -17,11 +17,7 @@ class Conv4(nn.Module):
     ):
         super().__init__()
         channels, height, wide = in_shape
-        if height < 16 or wide < 16:
-            raise UserError(
-                f"conv4 pools 4 times and needs images of at least 16×16, but the data is "
-                f"{height}×{wide}: use backbone=mlp or a larger dataset"
-            )
+        check_image_size("conv4", in_shape, 4)
         blocks = []
         for c_in in (channels, width, width, width):
             blocks += [

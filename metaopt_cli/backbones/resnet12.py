@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
-from metaopt_cli.errors import UserError
+from metaopt_cli.backbones.size import check_image_size
 
 
 class _Block(nn.Module):
@@ -40,12 +40,8 @@ class ResNet12(nn.Module):
         norm: str = "batch",
     ):
         super().__init__()
-        channels, height, wide = in_shape
-        if height < 16 or wide < 16:
-            raise UserError(
-                f"resnet12 pools 4 times and needs images of at least 16×16, but the data is "
-                f"{height}×{wide}: use backbone=mlp or a larger dataset"
-            )
+        channels = in_shape[0]
+        check_image_size("resnet12", in_shape, 4)
         widths = [int(w) for w in widths]
         ins = [channels, *widths[:-1]]
         self.features = nn.Sequential(

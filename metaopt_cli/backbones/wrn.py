@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
+from metaopt_cli.backbones.size import check_image_size
 from metaopt_cli.errors import UserError
 
 
@@ -41,12 +42,8 @@ class WideResNet(nn.Module):
         super().__init__()
         if (depth - 4) % 6 != 0 or depth < 10:
             raise UserError(f"wrn depth must be 6n+4 (10, 16, 22, 28, ...), got {depth}")
-        channels, height, wide = in_shape
-        if height < 4 or wide < 4:
-            raise UserError(
-                f"wrn downsamples twice and needs images of at least 4×4, but the data is "
-                f"{height}×{wide}: use backbone=mlp or a larger dataset"
-            )
+        channels = in_shape[0]
+        check_image_size("wrn", in_shape, 2)
         per_group = (depth - 4) // 6
         widths = [16, 16 * widen, 32 * widen, 64 * widen]
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 3, padding=1, bias=False)]

@@ -1,0 +1,25 @@
+"""Small datasets written in torchvision's real on-disk formats, for loading without a download."""
+from pathlib import Path
+
+import numpy as np
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The uint8 idx format torchvision's read_sn3_pascalvincent_tensor parses.
+
+    Header: two zero bytes, type code 0x08 (uint8), number of dimensions; then each size as big-endian uint32.
+    """
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist(root: Path, folder: str, n_train: int = 60, n_test: int = 20) -> None:
+    """Image i carries i in its top-left pixel and has label i % 10, so each example can be traced."""
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28))
+        images[:, 0, 0] = np.arange(n)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
