@@ -16,7 +16,7 @@ def sample_inits(make_net: Callable[[], nn.Module], count: int, generator: torch
     Modules initialise from torch's global RNG; forking it keeps the draw reproducible from
     the run's own generator without disturbing anything else.
     """
-    seed = int(torch.randint(2**62, (), generator=generator))
+    seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         params, _ = stack_module_state([make_net() for _ in range(count)])

@@ -42,21 +42,9 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                        desc="meta-train", disable=not trainer.progress)
             for step in bar:
                 started = time.perf_counter()
-                problem = task.sample(generator, trainer.meta_batch)
-                estimate = lambda: estimator.estimate(problem, meta_params, generator)  # noqa: E731
-                if peak is None:  # measured on one meta-step: following every op costs time
-                    (grads, metrics), peak = measure_peak(estimate, device)
-                else:
-                    grads, metrics = estimate()
-                meta_loss = float(metrics["meta_loss"])  # the one host sync of a meta-step
-                if not (math.isfinite(meta_loss) and all(torch.isfinite(g).all() for g in grads.values())):
-                    raise UserError(
-                        f"the meta-loss became non-finite at meta-step {step + 1}; the last good checkpoint is kept "
-                        f"in {run_dir}: lower trainer.outer_lr (now {trainer.outer_lr})"
-                    )
-                for name, value in meta_params.items():
-                    value.grad = grads[name]
-                optimizer.step()
+                meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
+                                                           trainer, step, measure=peak is None)
+                peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
@@ -82,6 +70,29 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     finally:
         metrics_file.close()
         tracker.finish(failed)
+
+
+def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step: int, measure: bool):
+    """Sample problems, estimate dL/dθ, take the outer step. Returns the meta-loss, the
+    estimator's metrics and, when asked to measure (it costs time), the peak memory. A
+    non-finite meta-loss or meta-gradient stops the run before θ or a checkpoint change."""
+    problem = task.sample(generator, trainer.meta_batch)
+    estimate = lambda: estimator.estimate(problem, meta_params, generator)  # noqa: E731
+    peak = None
+    if measure:
+        (grads, metrics), peak = measure_peak(estimate, next(iter(meta_params.values())).device)
+    else:
+        grads, metrics = estimate()
+    meta_loss = float(metrics["meta_loss"])  # the one host sync of a meta-step
+    if not (math.isfinite(meta_loss) and all(torch.isfinite(g).all() for g in grads.values())):
+        raise UserError(
+            f"the meta-loss became non-finite at meta-step {step + 1}; the run directory keeps the last good "
+            f"checkpoint: lower trainer.outer_lr (now {trainer.outer_lr})"
+        )
+    for name, value in meta_params.items():
+        value.grad = grads[name]
+    optimizer.step()
+    return meta_loss, metrics, peak
 
 
 def _restore(checkpoint: dict, meta_params, optimizer, generator) -> tuple[int, float, str | None]:

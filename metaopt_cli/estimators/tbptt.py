@@ -47,7 +47,7 @@ class TBPTT:
     def _random_window(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
         """RaT-BPTT (Feng et al. 2023): one window ending at a step drawn uniformly from T..K,
         scored by the meta-loss there."""
-        stop = int(torch.randint(self.truncation, problem.horizon + 1, (), generator=generator))
+        stop = int(torch.randint(self.truncation, problem.horizon + 1, (), generator=generator, device=generator.device))
         start = stop - self.truncation
         with torch.no_grad():
             state, _ = unroll(problem, meta_params, problem.init(meta_params), 0, start)

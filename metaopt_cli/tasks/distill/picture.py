@@ -1,4 +1,4 @@
-"""distilled.png: the synthetic images, one row per class."""
+"""distilled.png: the synthetic images, one column per class."""
 from pathlib import Path
 
 import matplotlib
@@ -9,20 +9,21 @@ import torch  # noqa: E402
 
 
 def save_distilled_picture(images: torch.Tensor, labels: torch.Tensor, path: Path) -> None:
-    images = images.detach().float().cpu()
+    images, labels = images.detach().float().cpu(), labels.cpu()
     classes = labels.unique().tolist()
     per_class = len(labels) // len(classes)
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(1.2 * per_class, 1.2 * len(classes)), squeeze=False)
-    for row, label in enumerate(classes):
-        for col, image in enumerate(images[(labels == label).cpu()]):
+    fig, axes = plt.subplots(per_class, len(classes), figsize=(1.1 * len(classes), 1.1 * per_class + 0.6),
+                             squeeze=False)
+    for col, label in enumerate(classes):
+        for row, image in enumerate(images[labels == label]):
             # Images live in standardised units; stretch each to [0, 1] to show its pattern.
             image = (image - image.min()) / (image.max() - image.min()).clamp_min(1e-8)
             ax = axes[row][col]
             ax.imshow(image.permute(1, 2, 0).squeeze(-1), cmap="gray" if image.shape[0] == 1 else None)
             ax.set_xticks([]), ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(str(label))
-    fig.suptitle("distilled images")
+            if row == 0:
+                ax.set_title(str(label))
+    fig.suptitle(f"distilled images ({per_class} per class)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
