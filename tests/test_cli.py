@@ -62,7 +62,7 @@ def test_sweep_makes_a_run_per_estimator_grouped_in_wandb(tmp_path):
     runs = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 2
     # The group is recorded in each run's log; both carry the sweep's.
-    assert all(b"sweep-" in run.read_bytes() for run in runs)
+    assert all(b"sweep:sweep" in run.read_bytes() for run in runs)
     assert "wandb sync" in result.stdout
 
 

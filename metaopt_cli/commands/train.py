@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
         cfg, choices = load_run_config(run_dir, skip="resume")
     if hydra_cfg.mode == RunMode.MULTIRUN:
         # Runs of one sweep share a W&B group, named after the sweep's folder.
-        group = "sweep-" + "-".join(Path(hydra_cfg.sweep.dir).parts[-2:])
+        group = f"sweep:{hydra_cfg.sweep.dir}"
     else:
         group = f"{choices['task']}-{choices['estimator']}"
     train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
