@@ -7,7 +7,12 @@ from .build import build
 from .errors import UserError
 
 # (task, estimator) -> why the pair cannot work and what to use instead. Pairs not listed run.
-UNSUPPORTED: dict[tuple[str, str], str] = {}
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("distill", "implicit"): (
+        "distillation trains each fresh network for a fixed K steps and stops far from any inner optimum, "
+        "so the implicit function theorem does not apply: use backprop, tbptt, pes, es or forward"
+    ),
+}
 
 
 def why_unsupported(task: str, estimator: str) -> str | None:

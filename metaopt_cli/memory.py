@@ -47,8 +47,11 @@ class _TensorMemory(TorchDispatchMode):
         return out
 
     def _track(self, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        address = storage.data_ptr()
+        try:
+            storage = tensor.untyped_storage()
+            address = storage.data_ptr()
+        except RuntimeError:  # a tensor with no memory of its own (forward-mode's zero tangents)
+            return
         if address == 0:
             return
         if address not in self.tensors_on:

@@ -42,6 +42,16 @@ class QuadraticProblem:
     def meta_loss(self, meta_params, state):
         return 0.5 * ((state["w"] - self.target) ** 2).sum()
 
+    def inner_objective(self, meta_params, state):
+        """f(θ, w) = ½wᵀAw − θᵀw, whose gradient steps the inner loop takes."""
+        w = state["w"]
+        return 0.5 * w @ self.A @ w - meta_params["theta"] @ w
+
+    def implicit_gradient(self, theta: torch.Tensor) -> torch.Tensor:
+        """At the inner optimum w* = A⁻¹θ: dL/dθ = A⁻¹(w* − target)."""
+        solve = torch.linalg.solve
+        return solve(self.A, solve(self.A, theta) - self.target)
+
     def exact_gradient(self, theta: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(len(theta), dtype=theta.dtype)
         M = eye - self.lr * self.A

@@ -91,6 +91,11 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
         (["estimator.trunaction=5"], ["unknown key 'estimator.trunaction'", "truncation"]),
         (["-m", "estimator=backprop,nope"], ["unknown estimator 'nope'"]),
         (["backbone=conv4"], ["needs images of at least 16×16"]),
+        (["estimator=implicit"], ["task=distill does not support estimator=implicit", "use backprop"]),
+        (["estimator=es", "estimator.sigma=0"], ["estimator.sigma must be positive"]),
+        (["estimator=pes", "estimator.particles=0"], ["estimator.particles must be at least 1"]),
+        (["estimator=forward", "estimator.mode=exact", "estimator.max_tangents=10"],
+         ["one pass per meta-parameter", "estimator.mode=random"]),
     ],
 )
 def test_user_errors_are_one_line_with_status_2(tmp_path, overrides, fragments):

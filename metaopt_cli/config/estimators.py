@@ -18,3 +18,37 @@ class TBPTTConfig:
     truncation: int = MISSING
     # RaT-BPTT (Feng et al. 2023): one window ending at a uniformly drawn step.
     random_window: bool = MISSING
+
+
+@dataclass
+class ESConfig:
+    _target_: str = "metaopt_cli.estimators.es.ES"
+    particles: int = MISSING  # antithetic pairs
+    sigma: float = MISSING  # std of the Gaussian perturbation of θ
+    rank_shaping: bool = MISSING  # centered ranks instead of raw losses (a direction, not unbiased)
+
+
+@dataclass
+class PESConfig:
+    _target_: str = "metaopt_cli.estimators.pes.PES"
+    particles: int = MISSING
+    sigma: float = MISSING
+    truncation: int = MISSING
+
+
+@dataclass
+class ImplicitConfig:
+    _target_: str = "metaopt_cli.estimators.implicit.Implicit"
+    solver: str = MISSING  # cg | neumann
+    iterations: int = MISSING
+    damping: float = MISSING  # λ in (H + λI)v = ∂L/∂w
+    neumann_lr: float = MISSING  # α in v ← v + α(g − Hv)
+
+
+@dataclass
+class ForwardConfig:
+    _target_: str = "metaopt_cli.estimators.forward.Forward"
+    mode: str = MISSING  # exact | random
+    directions: int = MISSING  # random tangents per estimate (mode=random)
+    max_tangents: int = MISSING  # exact mode refuses more meta-parameters than this
+    chunk: int = MISSING  # tangents pushed through the unroll at once

@@ -11,7 +11,14 @@ from . import backbones, commands, data, estimators, tasks
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "list": commands.ListConfig},
     "logger": {"wandb": commands.WandbLoggerConfig, "none": commands.NoLoggerConfig},
-    "estimator": {"backprop": estimators.BackpropConfig, "tbptt": estimators.TBPTTConfig},
+    "estimator": {
+        "backprop": estimators.BackpropConfig,
+        "tbptt": estimators.TBPTTConfig,
+        "es": estimators.ESConfig,
+        "pes": estimators.PESConfig,
+        "implicit": estimators.ImplicitConfig,
+        "forward": estimators.ForwardConfig,
+    },
     "backbone": {
         "mlp": backbones.MLPConfig,
         "conv4": backbones.Conv4Config,

@@ -1,38 +1,29 @@
 """Truncated backpropagation through time: backprop within windows of T steps only."""
 import torch
 
-from ..errors import UserError
 from .problem import Problem, Tensors
+from .truncation import check_truncation, check_truncation_fits, windows
 from .unroll import detached, gradient, leaves, scores_between, unroll
 
 
 class TBPTT:
     def __init__(self, truncation: int, random_window: bool):
-        if truncation < 1:
-            raise UserError(
-                f"estimator.truncation must be at least 1, got {truncation}: pass e.g. estimator.truncation=10"
-            )
+        check_truncation(truncation)
         self.truncation = truncation
         self.random_window = random_window
 
     def check_horizon(self, horizon: int | None) -> None:
-        if horizon is not None and self.truncation > horizon:
-            raise UserError(
-                f"estimator.truncation={self.truncation} is longer than task.horizon={horizon}: "
-                f"choose a truncation of at most {horizon} (equal to it is full backprop)"
-            )
+        check_truncation_fits(self.truncation, horizon)
 
     def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
         self.check_horizon(problem.horizon)
         meta_params = leaves(meta_params)
         if self.random_window:
             return self._random_window(problem, meta_params, generator)
-        # Windows end at K, 2T before it, ...: the final step always gets a full window.
-        horizon, state = problem.horizon, problem.init(meta_params)
-        boundaries = [0, *range(horizon % self.truncation or self.truncation, horizon + 1, self.truncation)]
+        state = problem.init(meta_params)
         grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
         meta_loss = torch.zeros((), device=grads[next(iter(grads))].device)
-        for start, stop in zip(boundaries, boundaries[1:]):
+        for start, stop in windows(problem.horizon, self.truncation):
             state = detached(state)
             if not scores_between(problem, start, stop):
                 with torch.no_grad():

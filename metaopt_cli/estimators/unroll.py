@@ -6,12 +6,18 @@ from .problem import Problem, Tensors
 
 def unroll(problem: Problem, meta_params: Tensors, state: Tensors, start: int, stop: int):
     """Steps start..stop-1; returns the state after them and the objective terms they score."""
-    loss = torch.zeros((), device=next(iter(state.values())).device)
+    like = next(iter(state.values()))
+    loss = torch.zeros((), device=like.device, dtype=like.dtype)
     for t in range(start, stop):
         state = problem.step(meta_params, state, t)
         if t + 1 in problem.objective_steps:
             loss = loss + problem.meta_loss(meta_params, state) / len(problem.objective_steps)
     return state, loss
+
+
+def total_loss(problem: Problem, meta_params: Tensors) -> torch.Tensor:
+    """The meta-objective of one whole unroll, as a function of θ alone (for torch.func)."""
+    return unroll(problem, meta_params, problem.init(meta_params), 0, problem.horizon)[1]
 
 
 def scores_between(problem: Problem, start: int, stop: int) -> bool:
