@@ -18,6 +18,8 @@ from .startup import check_command_line
 COMMANDS = {
     "train": "meta-train a task's meta-parameters with a gradient estimator",
     "eval": "re-run a task's evaluation from a run's checkpoint (run=<run dir>)",
+    "gradcheck": "compare estimators' meta-gradients with the exact one (gradcheck.estimators=[…])",
+    "bench": "seconds and peak memory per estimate, per estimator, as the horizon grows",
     "list": "config groups, their options and the task × estimator matrix",
 }
 
@@ -28,8 +30,9 @@ def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
+        width = max(map(len, COMMANDS))
         for name, what in COMMANDS.items():
-            print(f"  {name:6s} {what}")
+            print(f"  {name:{width}s} {what}")
         return
     if args[0] in ("-sc", "--shell-completion") and "COMP_LINE" in os.environ:
         args = _completion_args(args)

@@ -1,16 +1,23 @@
 """Which estimator serves which task, and why not where it does not."""
 from collections.abc import Mapping
 
+import torch
 from omegaconf import DictConfig
 
 from .build import build
 from .errors import UserError
+
+OUTER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 # (task, estimator) -> why the pair cannot work and what to use instead. Pairs not listed run.
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("distill", "implicit"): (
         "distillation trains each fresh network for a fixed K steps and stops far from any inner optimum, "
         "so the implicit function theorem does not apply: use backprop, tbptt, pes, es or forward"
+    ),
+    ("influence", "implicit"): (
+        "the linear system is not an optimisation, so it has no inner objective for the implicit "
+        "function theorem: use pes, es, forward or backprop"
     ),
 }
 
@@ -26,10 +33,10 @@ def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
         raise UserError(f"task={choices['task']} does not support estimator={choices['estimator']}: {reason}")
     estimator = build(cfg.estimator)  # estimators check their own values
     estimator.check_horizon(cfg.task.get("horizon"))
-    _check_trainer(cfg.trainer)
+    check_trainer(cfg.trainer)
 
 
-def _check_trainer(trainer: DictConfig) -> None:
+def check_trainer(trainer: DictConfig) -> None:
     for key in ("meta_steps", "meta_batch", "checkpoint_every", "log_every"):
         if trainer[key] < 1:
             raise UserError(f"trainer.{key} must be at least 1, got {trainer[key]}")
@@ -37,3 +44,5 @@ def _check_trainer(trainer: DictConfig) -> None:
         raise UserError(f"trainer.eval_every must be 0 (only at the end) or positive, got {trainer.eval_every}")
     if not trainer.outer_lr > 0:
         raise UserError(f"trainer.outer_lr must be positive, got {trainer.outer_lr}")
+    if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
+        raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")

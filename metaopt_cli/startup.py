@@ -8,8 +8,18 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from .bench import check_bench_config
 from .compat import check_run_config
 from .errors import UserError, fail
+from .gradcheck import check_gradcheck_config
+
+# What a command checks beyond composing. gradcheck and bench list the estimators they run,
+# whatever `estimator` says, and report one a task cannot use instead of refusing it.
+CHECKS = {
+    "train": lambda cfg: check_run_config(cfg, cfg.hydra.runtime.choices),
+    "gradcheck": check_gradcheck_config,
+    "bench": check_bench_config,
+}
 
 
 def check_command_line(command: str, overrides: list[str], multirun: bool) -> None:
@@ -17,8 +27,8 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> No
         with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
             for point in _sweep_points(overrides, multirun):
                 cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
-                if command == "train":
-                    check_run_config(cfg, cfg.hydra.runtime.choices)
+                if command in CHECKS:
+                    CHECKS[command](cfg)
     except UserError as error:
         fail(str(error))
     except (HydraException, OmegaConfBaseException) as error:

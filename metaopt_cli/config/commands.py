@@ -1,6 +1,6 @@
 """Schemas of the primary configs, one per command, and of the trainer and logger nodes."""
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from omegaconf import MISSING
 
@@ -15,6 +15,7 @@ class TrainerConfig:
     device: str = MISSING  # auto picks CUDA when present
     meta_batch: int = MISSING
     outer_lr: float = MISSING
+    outer_optimizer: str = MISSING  # adam | sgd
     progress: bool = MISSING
 
 
@@ -47,6 +48,32 @@ class EvalConfig(TrainConfig):
     # The run directory whose checkpoint is evaluated; the run's own config is used, with
     # this command's overrides on top.
     run: str = MISSING
+
+
+@dataclass
+class GradcheckOptions:
+    # Names from `metaopt list` or a variant such as backprop_checkpoint; empty: the
+    # configured `estimator`.
+    estimators: List[str] = MISSING
+    reference: str = MISSING  # the exact meta-gradient: backprop | backprop_checkpoint
+    samples: int = MISSING  # estimates drawn per estimator
+
+
+@dataclass
+class GradcheckConfig(TrainConfig):
+    gradcheck: GradcheckOptions = field(default_factory=GradcheckOptions)
+
+
+@dataclass
+class BenchOptions:
+    estimators: List[str] = MISSING  # as gradcheck.estimators
+    horizons: List[int] = MISSING  # the task.horizon values K measured
+    repeats: int = MISSING  # timed estimates per cell, after one warm-up
+
+
+@dataclass
+class BenchConfig(TrainConfig):
+    bench: BenchOptions = field(default_factory=BenchOptions)
 
 
 @dataclass

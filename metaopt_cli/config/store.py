@@ -9,7 +9,8 @@ from hydra.core.config_store import ConfigStore
 from . import backbones, commands, data, estimators, tasks
 
 SCHEMAS = {
-    None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "list": commands.ListConfig},
+    None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,
+           "bench": commands.BenchConfig, "list": commands.ListConfig},
     "logger": {"wandb": commands.WandbLoggerConfig, "none": commands.NoLoggerConfig},
     "estimator": {
         "backprop": estimators.BackpropConfig,
@@ -26,7 +27,7 @@ SCHEMAS = {
         "wrn": backbones.WideResNetConfig,
     },
     "data": {"digits": data.DigitsConfig, "torchvision": data.TorchvisionConfig},
-    "task": {"distill": tasks.DistillConfig},
+    "task": {"distill": tasks.DistillConfig, "influence": tasks.InfluenceConfig},
 }
 
 

@@ -1,0 +1,52 @@
+"""`metaopt bench [overrides]`: seconds and peak memory of one meta-gradient estimate per
+estimator, as the horizon K grows."""
+import json
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from ..bench import check_bench_config, measure
+from ..bench_plot import save_bench_plot
+from ..build import build_task, pick_device
+from ..errors import reports_user_errors
+from ..table import format_table, mebibytes
+from ..variants import compose_variant, usable_estimator
+
+
+@hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="bench")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    check_bench_config(cfg)
+    hydra_cfg = HydraConfig.get()
+    choices, options, trainer = hydra_cfg.runtime.choices, cfg.bench, cfg.trainer
+    names = list(options.estimators) or [choices["estimator"]]
+    device = pick_device(trainer.device)
+    rows = []
+    for horizon in options.horizons:
+        configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
+        # A horizon's cells differ only in the estimator: one task and one problem for all.
+        torch.manual_seed(trainer.seed)
+        task = build_task(configs[0], device)
+        generator = torch.Generator(device).manual_seed(trainer.seed)
+        meta_params = task.init_meta_params(generator)
+        problem = task.sample(generator, trainer.meta_batch)
+        for name, config in zip(names, configs):
+            estimator, reason = usable_estimator(choices["task"], name, config, horizon)
+            if reason is not None:
+                print(f"skipped {name} at K={horizon}: {reason}")
+                continue
+            estimate = lambda: estimator.estimate(  # noqa: E731
+                problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
+            rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
+    rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    save_bench_plot(rows, out_dir / "bench.png")
+    print(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
+    cells = [[row["estimator"], str(row["horizon"]), f"{row['seconds']:.4f}", mebibytes(row["peak_mem_bytes"])]
+             for row in rows]
+    print(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
+    print(f"run dir  {out_dir}")
