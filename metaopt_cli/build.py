@@ -1,9 +1,10 @@
 """From a composed config to the objects of a run: device, data, task, estimator."""
+import inspect
 from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from .errors import UserError
@@ -32,11 +33,19 @@ def pick_device(name: str) -> torch.device:
 
 
 def build_task(cfg: DictConfig, device: torch.device):
-    data = build(cfg.data).to(device)
-    make_backbone = build(cfg.backbone, _partial_=True)
+    """The task, handed what its constructor asks for among the run's data (loaded only
+    then), backbone and device."""
+    wanted = inspect.signature(get_class(cfg.task._target_)).parameters
+    provided = {}
+    if "data" in wanted:
+        provided["data"] = build(cfg.data).to(device)
+    if "make_backbone" in wanted:
+        provided["make_backbone"] = build(cfg.backbone, _partial_=True)
+    if "device" in wanted:
+        provided["device"] = device
     # Partial first: handed to instantiate directly, the data's dataclasses would be turned
     # into configs.
-    return build(cfg.task, _partial_=True, _convert_="all")(data=data, make_backbone=make_backbone)
+    return build(cfg.task, _partial_=True, _convert_="all")(**provided)
 
 
 def eval_generator(seed: int, device: torch.device) -> torch.Generator:

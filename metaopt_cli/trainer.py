@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from .compat import check_run_config
+from .compat import OUTER_OPTIMIZERS, check_run_config
 from .errors import UserError
 from .memory import measure_peak
 from .signals import stop_on_signals
@@ -28,10 +28,10 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     # keeps; evaluation draws from its own, so evaluating never shifts training.
     generator = torch.Generator(device).manual_seed(trainer.seed)
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
-    optimizer = torch.optim.Adam(meta_params.values(), lr=trainer.outer_lr)
+    optimizer = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
-        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator)
+        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator)
     tracker = build(cfg.logger)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step)
     failed, peak = True, None
@@ -48,7 +48,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 wall += time.perf_counter() - started
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
-                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall}
+                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
+                          **_logged_values(task, meta_params)}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
                 if evaluating:
                     record.update(task.evaluate(meta_params, eval_generator(trainer.seed, device)))
@@ -56,7 +57,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                     metrics_file.write(record)
                     tracker.log(done, record)
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
-                    save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, tracker))
+                    save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stop.requested:
                     raise SystemExit(_interrupted(stop.signal, done, run_dir))
             step = trainer.meta_steps
@@ -95,17 +96,20 @@ def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step
     return meta_loss, metrics, peak
 
 
-def _restore(checkpoint: dict, meta_params, optimizer, generator) -> tuple[int, float, str | None]:
+def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator) -> tuple[int, float, str | None]:
     with torch.no_grad():
         for name, value in meta_params.items():
             value.copy_(checkpoint["meta_params"][name])
     optimizer.load_state_dict(checkpoint["optimizer"])
     generator.set_state(checkpoint["generator"])
+    if hasattr(estimator, "load_state_dict"):  # an online estimator's inner run in progress
+        estimator.load_state_dict(checkpoint["estimator"])
     return checkpoint["step"], checkpoint["wall_seconds"], checkpoint["wandb_id"]
 
 
-def _checkpoint(choices, step, wall, meta_params, optimizer, generator, tracker) -> dict:
+def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker) -> dict:
     return {
+        "estimator": estimator.state_dict() if hasattr(estimator, "state_dict") else None,
         "task": choices["task"],
         "step": step,
         "wall_seconds": wall,
@@ -114,6 +118,11 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, tracker)
         "generator": generator.get_state(),
         "wandb_id": tracker.run_id,
     }
+
+
+def _logged_values(task, meta_params) -> dict:
+    """What a task shows of θ each logged step (a few scalars; most tasks show nothing)."""
+    return task.log_values(meta_params) if hasattr(task, "log_values") else {}
 
 
 def _floats(metrics: dict) -> dict:

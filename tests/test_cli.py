@@ -45,7 +45,7 @@ def test_eval_reruns_the_evaluation_from_the_checkpoint(trained_run, tmp_path):
 def test_list_prints_groups_and_matrix_and_writes_nothing(tmp_path):
     result = run_cli(["list"], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "estimator  backprop, tbptt" in result.stdout
+    assert "estimator  backprop, es, forward, implicit, pes, tbptt" in result.stdout
     assert "distill" in result.stdout.split("task × estimator")[1]
     assert list(tmp_path.iterdir()) == []
 
@@ -70,7 +70,7 @@ def test_help_and_cfg_are_hydras(tmp_path):
     shown = run_cli(["train", "--cfg", "job", "estimator=backprop"], tmp_path)
     assert shown.returncode == 0 and "_target_: metaopt_cli.estimators.backprop.Backprop" in shown.stdout
     helped = run_cli(["train", "--help"], tmp_path)
-    assert helped.returncode == 0 and "estimator: backprop, tbptt" in helped.stdout
+    assert helped.returncode == 0 and "estimator: backprop, es, forward, implicit, pes, tbptt" in helped.stdout
 
 
 def test_shell_completion_completes_groups_after_the_command(tmp_path):

@@ -28,7 +28,7 @@ def estimate(estimator, problem, meta_params, seed=0):
 @pytest.mark.parametrize("objective", ["final", "sum"])
 @pytest.mark.parametrize(
     "estimator",
-    [Backprop(checkpoint=False), Backprop(checkpoint=True), TBPTT(truncation=12, random_window=False)],
+    [Backprop(checkpoint=False), Backprop(checkpoint=True), TBPTT(truncation=12, random_window=False, online=False)],
     ids=["backprop", "backprop-checkpointed", "tbptt-T=K"],
 )
 def test_exact_estimators_match_the_closed_form(estimator, objective):
@@ -47,7 +47,7 @@ def test_checkpointed_backprop_equals_backprop_at_any_horizon(horizon):
 def test_tbptt_with_T_equal_K_equals_backprop_on_distillation(distill_problem):
     problem, meta_params = distill_problem
     exact = estimate(Backprop(False), problem, meta_params)
-    truncated = estimate(TBPTT(problem.horizon, False), problem, meta_params)
+    truncated = estimate(TBPTT(problem.horizon, False, online=False), problem, meta_params)
     for name in exact:
         torch.testing.assert_close(truncated[name], exact[name], rtol=1e-10, atol=1e-12)
 
@@ -74,7 +74,7 @@ def test_short_truncation_is_biased_but_keeps_the_last_window():
     """T < K drops the path through the early steps: the estimate differs from the exact
     gradient, and equals backprop run from the state T steps before the end."""
     problem = QuadraticProblem.random(horizon=12)
-    truncated = estimate(TBPTT(4, False), problem, theta())["theta"]
+    truncated = estimate(TBPTT(4, False, online=False), problem, theta())["theta"]
     assert not torch.allclose(truncated, problem.exact_gradient(theta()["theta"]))
     # From the (θ-dependent but detached) state at step 8, four more steps.
     state = problem.init(theta())
@@ -86,9 +86,9 @@ def test_short_truncation_is_biased_but_keeps_the_last_window():
 
 def test_random_window_ends_inside_the_horizon_and_matches_backprop_there():
     problem = QuadraticProblem.random(horizon=10)
-    _, metrics = TBPTT(10, True).estimate(problem, theta(), torch.Generator().manual_seed(0))
+    _, metrics = TBPTT(10, True, online=False).estimate(problem, theta(), torch.Generator().manual_seed(0))
     assert metrics["window_end"] == 10  # T = K leaves one place for the window
-    ends = {TBPTT(3, True).estimate(problem, theta(), torch.Generator().manual_seed(s))[1]["window_end"] for s in range(40)}
+    ends = {TBPTT(3, True, online=False).estimate(problem, theta(), torch.Generator().manual_seed(s))[1]["window_end"] for s in range(40)}
     assert ends <= set(range(3, 11)) and len(ends) > 3
 
 
@@ -96,7 +96,7 @@ def test_memory_grows_with_the_horizon_for_backprop_only(distill_problem_at):
     peaks = {}
     for horizon in (10, 40):
         problem, meta_params = distill_problem_at(horizon)
-        for name, estimator in [("backprop", Backprop(False)), ("checkpointed", Backprop(True)), ("tbptt", TBPTT(5, False))]:
+        for name, estimator in [("backprop", Backprop(False)), ("checkpointed", Backprop(True)), ("tbptt", TBPTT(5, False, online=False))]:
             _, peaks[name, horizon] = measure_peak(lambda: estimate(estimator, problem, meta_params), torch.device("cpu"))
     assert peaks["backprop", 40] > 3 * peaks["backprop", 10]
     assert peaks["checkpointed", 40] < 0.5 * peaks["backprop", 40]
@@ -138,7 +138,7 @@ def test_implicit_converges_to_the_closed_form(solver):
 # objective's gradient is the exact one.
 STOCHASTIC = {
     "es": ES(particles=4, sigma=0.1, rank_shaping=False),
-    "pes": PES(particles=4, sigma=0.1, truncation=4),
+    "pes": PES(particles=4, sigma=0.1, truncation=4, online=False),
     "forward-random": Forward("random", directions=4, max_tangents=0, chunk=4),
 }
 
@@ -158,9 +158,9 @@ def test_stochastic_estimators_are_unbiased(name):
 def test_pes_is_unbiased_where_tbptt_is_not():
     problem = QuadraticProblem.random(horizon=12, objective="sum")
     exact = problem.exact_gradient(theta()["theta"])
-    truncated = estimate(TBPTT(4, False), problem, theta())["theta"]
+    truncated = estimate(TBPTT(4, False, online=False), problem, theta())["theta"]
     assert (truncated - exact).norm() > 0.1 * exact.norm()
-    draws = torch.stack([estimate(PES(8, 0.1, 4), problem, theta(), seed)["theta"] for seed in range(200)])
+    draws = torch.stack([estimate(PES(8, 0.1, 4, online=False), problem, theta(), seed)["theta"] for seed in range(200)])
     assert (draws.mean(0) - exact).norm() < 0.5 * (truncated - exact).norm()
 
 
@@ -175,7 +175,7 @@ def test_rank_shaping_points_downhill():
     ("make", "message"),
     [
         (lambda: ES(particles=0, sigma=0.1, rank_shaping=False), "estimator.particles must be at least 1"),
-        (lambda: PES(particles=4, sigma=0.0, truncation=2), "estimator.sigma must be positive"),
+        (lambda: PES(particles=4, sigma=0.0, truncation=2, online=False), "estimator.sigma must be positive"),
         (lambda: Implicit("lu", 5, 0.0, 0.1), "estimator.solver must be one of cg, neumann"),
         (lambda: Forward("sideways", 4, 10, 4), "estimator.mode must be one of exact, random"),
     ],

@@ -84,3 +84,15 @@ def test_resume_refuses_to_change_a_group(uninterrupted, tmp_path):
 
     result = run_cli(["train", f"resume={uninterrupted}", "estimator=tbptt"], tmp_path)
     assert_user_error(result, "estimator= cannot change for an existing run")
+
+
+def test_resume_continues_an_online_unroll_exactly(tmp_path):
+    """Online PES carries its particles' runs across meta-steps; they go into the checkpoint."""
+    online = ["experiment=influence_balancing", "estimator.particles=8", "trainer.progress=false", "logger=none"]
+    whole = run_cli(["train", *online, "trainer.meta_steps=30", "hydra.run.dir=whole"], tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    first = run_cli(["train", *online, "trainer.meta_steps=13", "hydra.run.dir=split"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli(["train", f"resume={tmp_path / 'split'}", "trainer.meta_steps=30"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(tmp_path / "whole", tmp_path / "split")

@@ -18,6 +18,7 @@ class TBPTTConfig:
     truncation: int = MISSING
     # RaT-BPTT (Feng et al. 2023): one window ending at a uniformly drawn step.
     random_window: bool = MISSING
+    online: bool = MISSING  # one window per meta-step, the inner run going on across them
 
 
 @dataclass
@@ -34,6 +35,7 @@ class PESConfig:
     particles: int = MISSING
     sigma: float = MISSING
     truncation: int = MISSING
+    online: bool = MISSING  # one window per meta-step, the particles' runs going on across them
 
 
 @dataclass

@@ -19,3 +19,12 @@ class DistillConfig:
     eval_steps: int = MISSING  # full-batch steps for the random-real baseline
     # The random-real baseline's learning-rate grid, the best picked on validation.
     eval_lrs: List[float] = MISSING
+
+
+@dataclass
+class InfluenceConfig:
+    _target_: str = "metaopt_cli.tasks.influence.InfluenceBalancing"
+    horizon: int = MISSING  # steps before the system restarts from s = 0
+    dim: int = MISSING  # length of the state s
+    positive: int = MISSING  # leading entries of b that are +1; the rest are −1
+    init_theta: float = MISSING

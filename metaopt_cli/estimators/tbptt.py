@@ -1,16 +1,19 @@
 """Truncated backpropagation through time: backprop within windows of T steps only."""
 import torch
 
+from ..errors import UserError
 from .problem import Problem, Tensors
-from .truncation import check_truncation, check_truncation_fits, windows
+from .truncation import Unroll, check_truncation, check_truncation_fits, online_weight, windows
 from .unroll import detached, gradient, leaves, scores_between, unroll
 
 
 class TBPTT:
-    def __init__(self, truncation: int, random_window: bool):
+    def __init__(self, truncation: int, random_window: bool, online: bool):
         check_truncation(truncation)
-        self.truncation = truncation
-        self.random_window = random_window
+        if online and random_window:
+            raise UserError("estimator.random_window and estimator.online exclude each other: choose one")
+        self.truncation, self.random_window, self.online = truncation, random_window, online
+        self.unroll: Unroll | None = None  # online: the inner run in progress
 
     def check_horizon(self, horizon: int | None) -> None:
         check_truncation_fits(self.truncation, horizon)
@@ -18,6 +21,8 @@ class TBPTT:
     def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
         self.check_horizon(problem.horizon)
         meta_params = leaves(meta_params)
+        if self.online:
+            return self._online_window(problem, meta_params)
         if self.random_window:
             return self._random_window(problem, meta_params, generator)
         state = problem.init(meta_params)
@@ -45,3 +50,23 @@ class TBPTT:
         state, _ = unroll(problem, meta_params, detached(state), start, stop)
         loss = problem.meta_loss(meta_params, state)
         return gradient(loss, meta_params), {"meta_loss": loss.detach(), "window_end": stop}
+
+    def _online_window(self, problem: Problem, meta_params: Tensors):
+        """The next window of the inner run in progress (a new run from `problem` once the
+        last one reached its horizon)."""
+        if self.unroll is None or self.unroll.finished:
+            self.unroll = Unroll(problem, detached(problem.init(meta_params)))
+        run = self.unroll
+        start, stop = run.next_window(self.truncation)
+        state, loss = unroll(run.problem, meta_params, run.state, start, stop)
+        loss = loss * online_weight(run.problem, start, stop)
+        grads = gradient(loss, meta_params) if loss.requires_grad else {
+            name: torch.zeros_like(value) for name, value in meta_params.items()}
+        run.state, run.step = detached(state), stop
+        return grads, {"meta_loss": loss.detach(), "inner_step": stop}
+
+    def state_dict(self) -> dict:
+        return {"unroll": self.unroll}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.unroll = state["unroll"]
