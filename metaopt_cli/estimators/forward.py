@@ -3,6 +3,8 @@
 mode=exact pushes one tangent per meta-parameter (the exact gradient, at one unroll's cost
 per coordinate); mode=random pushes `directions` Gaussian tangents v and returns the forward
 gradient (∇L·v) v averaged over them, unbiased because E[vvᵀ] = I (Baydin et al. 2022)."""
+import warnings
+
 import torch
 from torch.func import jvp, vmap
 
@@ -11,6 +13,10 @@ from .problem import Problem, Tensors
 from .unroll import total_loss
 
 MODES = ("exact", "random")
+
+# jvp's first call imports a torch module that still uses torch.jit.script; the warning is
+# torch's own business and would otherwise land in every forward-mode run's output.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 
 class Forward:
