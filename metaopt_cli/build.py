@@ -48,6 +48,16 @@ def build_task(cfg: DictConfig, device: torch.device):
     return build(cfg.task, _partial_=True, _convert_="all")(**provided)
 
 
+def first_problem(cfg: DictConfig, device: torch.device):
+    """The task, θ, and the problem of `metaopt train`'s first meta-step (the same seeds, drawn
+    in the same order), with the generator they came from: what gradcheck and bench measure."""
+    torch.manual_seed(cfg.trainer.seed)
+    task = build_task(cfg, device)
+    generator = torch.Generator(device).manual_seed(cfg.trainer.seed)
+    meta_params = task.init_meta_params(generator)
+    return task, meta_params, task.sample(generator, cfg.trainer.meta_batch), generator
+
+
 def eval_generator(seed: int, device: torch.device) -> torch.Generator:
     """The same evaluation draws (networks, baselines) at every evaluation of a run, apart
     from the generator that meta-training draws from."""

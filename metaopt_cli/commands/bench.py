@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from ..bench import check_bench_config, measure
 from ..bench_plot import save_bench_plot
-from ..build import build_task, pick_device
+from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..table import format_table, mebibytes
 from ..variants import compose_variant, usable_estimator
@@ -28,11 +28,7 @@ def main(cfg: DictConfig) -> None:
     for horizon in options.horizons:
         configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
         # A horizon's cells differ only in the estimator: one task and one problem for all.
-        torch.manual_seed(trainer.seed)
-        task = build_task(configs[0], device)
-        generator = torch.Generator(device).manual_seed(trainer.seed)
-        meta_params = task.init_meta_params(generator)
-        problem = task.sample(generator, trainer.meta_batch)
+        _, meta_params, problem, _ = first_problem(configs[0], device)
         for name, config in zip(names, configs):
             estimator, reason = usable_estimator(choices["task"], name, config, horizon)
             if reason is not None:

@@ -8,7 +8,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ..build import build, build_task, pick_device
+from ..build import build, first_problem, pick_device
 from ..errors import reports_user_errors
 from ..gradcheck import DrawStats, check_gradcheck_config, exact_gradient
 from ..memory import measure_peak
@@ -27,12 +27,7 @@ def main(cfg: DictConfig) -> None:
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.gradcheck, cfg.trainer
     names = list(options.estimators) or [choices["estimator"]]
     device = pick_device(trainer.device)
-    # The problem of `metaopt train`'s first meta-step: the same seeds, drawn in the same order.
-    torch.manual_seed(trainer.seed)
-    task = build_task(cfg, device)
-    generator = torch.Generator(device).manual_seed(trainer.seed)
-    meta_params = task.init_meta_params(generator)
-    problem = task.sample(generator, trainer.meta_batch)
+    _, meta_params, problem, generator = first_problem(cfg, device)
     # Built before the reference's long unroll, so that a bad value fails first; an estimator
     # that cannot run here gets a row saying why.
     usable = {name: usable_estimator(choices["task"], name, compose_variant(name), problem.horizon) for name in names}
