@@ -15,6 +15,9 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
         "distillation trains each fresh network for a fixed K steps and stops far from any inner optimum, "
         "so the implicit function theorem does not apply: use backprop, tbptt, pes, es or forward"
     ),
+    ("protonet", "tbptt"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
+    ("protonet", "pes"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
+    ("protonet", "implicit"): "Prototypical Networks have no inner loop, so no inner optimum: use backprop",
     ("influence", "implicit"): (
         "the linear system is not an optimisation, so it has no inner objective for the implicit "
         "function theorem: use pes, es, forward or backprop"

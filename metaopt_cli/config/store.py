@@ -26,8 +26,20 @@ SCHEMAS = {
         "resnet12": backbones.ResNet12Config,
         "wrn": backbones.WideResNetConfig,
     },
-    "data": {"digits": data.DigitsConfig, "torchvision": data.TorchvisionConfig},
-    "task": {"distill": tasks.DistillConfig, "influence": tasks.InfluenceConfig},
+    "data": {
+        "digits": data.DigitsConfig,
+        "torchvision": data.TorchvisionConfig,
+        "sinusoid": data.SinusoidConfig,
+        "omniglot": data.OmniglotConfig,
+        "cifar_fs": data.CifarFSConfig,
+        "miniimagenet": data.MiniImageNetConfig,
+    },
+    "task": {
+        "distill": tasks.DistillConfig,
+        "influence": tasks.InfluenceConfig,
+        "maml": tasks.MAMLConfig,
+        "protonet": tasks.ProtoNetConfig,
+    },
 }
 
 

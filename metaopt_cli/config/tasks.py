@@ -28,3 +28,30 @@ class InfluenceConfig:
     dim: int = MISSING  # length of the state s
     positive: int = MISSING  # leading entries of b that are +1; the rest are −1
     init_theta: float = MISSING
+
+
+@dataclass
+class MAMLConfig:
+    _target_: str = "metaopt_cli.tasks.fewshot.maml.MAML"
+    horizon: int = MISSING  # K: inner SGD steps on each task's support set
+    ways: int = MISSING  # N classes per task (classification data)
+    shots: int = MISSING  # K examples per class in the support set
+    queries: int = MISSING  # Q examples per class in the query set
+    inner_lr: float = MISSING
+    learn_inner_lr: bool = MISSING  # Meta-SGD: a learned learning rate per adapted weight
+    first_order: bool = MISSING  # FOMAML: no second derivatives through the inner steps
+    anil: bool = MISSING  # adapt the last linear layer only
+    proximal: float = MISSING  # iMAML's λ, pulling adapted weights to θ (0: plain MAML)
+    test_episodes: int = MISSING
+    test_horizon: int = MISSING  # inner steps at meta-test time
+    split_seed: int = MISSING  # the class-disjoint split of a classification dataset
+
+
+@dataclass
+class ProtoNetConfig:
+    _target_: str = "metaopt_cli.tasks.fewshot.protonet.ProtoNet"
+    ways: int = MISSING
+    shots: int = MISSING
+    queries: int = MISSING
+    test_episodes: int = MISSING
+    split_seed: int = MISSING

@@ -31,7 +31,8 @@ def _checkpointed_estimate(problem: Problem, meta_params: Tensors):
     not compose with torch.func.grad inside the inner step."""
     horizon = problem.horizon
     size = max(1, math.isqrt(horizon))
-    segments = [(start, min(start + size, horizon)) for start in range(0, horizon, size)]
+    # K = 0 (no inner loop) is one empty segment that scores the initial state.
+    segments = [(start, min(start + size, horizon)) for start in range(0, horizon, size)] or [(0, 0)]
     init_state = problem.init(meta_params)
     boundary_states, meta_loss = [], 0.0
     with torch.no_grad():

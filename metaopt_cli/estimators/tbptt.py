@@ -29,12 +29,14 @@ class TBPTT:
         grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
         meta_loss = torch.zeros((), device=grads[next(iter(grads))].device)
         for start, stop in windows(problem.horizon, self.truncation):
-            state = detached(state)
+            # Cut the graph between windows; the first keeps θ's path into the first state.
+            state = detached(state) if start > 0 else state
             if not scores_between(problem, start, stop):
                 with torch.no_grad():
                     state, _ = unroll(problem, meta_params, state, start, stop)
                 continue
             state, loss = unroll(problem, meta_params, state, start, stop)
+            _check_reaches_meta_params(loss)
             for name, grad in gradient(loss, meta_params).items():
                 grads[name] += grad
             meta_loss += loss.detach()
@@ -45,17 +47,21 @@ class TBPTT:
         scored by the meta-loss there."""
         stop = int(torch.randint(self.truncation, problem.horizon + 1, (), generator=generator, device=generator.device))
         start = stop - self.truncation
-        with torch.no_grad():
-            state, _ = unroll(problem, meta_params, problem.init(meta_params), 0, start)
-        state, _ = unroll(problem, meta_params, detached(state), start, stop)
+        state = problem.init(meta_params)
+        if start > 0:
+            with torch.no_grad():
+                state, _ = unroll(problem, meta_params, state, 0, start)
+        state, _ = unroll(problem, meta_params, detached(state) if start > 0 else state, start, stop)
         loss = problem.meta_loss(meta_params, state)
+        _check_reaches_meta_params(loss)
         return gradient(loss, meta_params), {"meta_loss": loss.detach(), "window_end": stop}
 
     def _online_window(self, problem: Problem, meta_params: Tensors):
         """The next window of the inner run in progress (a new run from `problem` once the
         last one reached its horizon)."""
         if self.unroll is None or self.unroll.finished:
-            self.unroll = Unroll(problem, detached(problem.init(meta_params)))
+            # Not detached: the new run's first window keeps θ's path into its first state.
+            self.unroll = Unroll(problem, problem.init(meta_params))
         run = self.unroll
         start, stop = run.next_window(self.truncation)
         state, loss = unroll(run.problem, meta_params, run.state, start, stop)
@@ -70,3 +76,13 @@ class TBPTT:
 
     def load_state_dict(self, state: dict) -> None:
         self.unroll = state["unroll"]
+
+
+def _check_reaches_meta_params(loss) -> None:
+    """θ may act on the inner loop only through its first state (MAML's initialisation):
+    then a window that starts later has no path back to θ at all."""
+    if not loss.requires_grad:
+        raise UserError(
+            "the meta-parameters reach this inner loop only through its first state, which a window "
+            "starting after it cuts off: use estimator.truncation equal to task.horizon, or estimator=backprop"
+        )

@@ -1,0 +1,81 @@
+"""MAML (Finn et al. 2017) and its variants: Meta-SGD's learned per-parameter inner learning
+rates, first-order MAML, ANIL (adapt the head only), and iMAML's proximal inner objective
+(with estimator=implicit)."""
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...errors import UserError
+from ...estimators.problem import Tensors
+from ...functional import sample_inits
+from .evaluate import evaluate_adaptation
+from .maml_problem import LR_PREFIX, MAMLProblem
+from .picture import save_sinusoid_picture
+from .source import EpisodeSource
+
+
+class MAML:
+    def __init__(
+        self,
+        data,
+        make_backbone: Callable[..., nn.Module],
+        device: torch.device,
+        horizon: int,
+        ways: int,
+        shots: int,
+        queries: int,
+        inner_lr: float,
+        learn_inner_lr: bool,
+        first_order: bool,
+        anil: bool,
+        proximal: float,
+        test_episodes: int,
+        test_horizon: int,
+        split_seed: int,
+    ):
+        if horizon < 1 or test_horizon < 1 or test_episodes < 1 or not inner_lr > 0 or proximal < 0:
+            raise UserError(
+                "task.horizon, task.test_horizon and task.test_episodes must be at least 1, task.inner_lr "
+                f"positive and task.proximal ≥ 0; got {horizon}, {test_horizon}, {test_episodes}, {inner_lr}, {proximal}"
+            )
+        self.source = EpisodeSource.of(data, ways, shots, queries, split_seed)
+        self.make_net = lambda: make_backbone(in_shape=self.source.in_shape, num_outputs=self.source.num_outputs)
+        self.net, self.device = self.make_net().to(device), device
+        names = [name for name, _ in self.net.named_parameters()]
+        self.adapted = tuple(head_parameter_names(self.net) if anil else names)
+        self.horizon, self.test_horizon, self.test_episodes = horizon, test_horizon, test_episodes
+        self.inner_lr, self.learn_inner_lr = inner_lr, learn_inner_lr
+        self.first_order, self.proximal = first_order, proximal
+
+    def init_meta_params(self, generator: torch.Generator) -> Tensors:
+        init = {name: value[0] for name, value in sample_inits(self.make_net, 1, generator, self.device).items()}
+        if self.learn_inner_lr:  # Meta-SGD: one learning rate per adapted weight, stored as its log
+            init.update({LR_PREFIX + name: torch.full_like(init[name], math.log(self.inner_lr)) for name in self.adapted})
+        return init
+
+    def sample(self, generator: torch.Generator, count: int) -> MAMLProblem:
+        return self.problem_for(self.source.sample("train", count, generator), self.horizon)
+
+    def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        return evaluate_adaptation(self, meta_params, generator)
+
+    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+        if self.source.classification:
+            return []
+        path = run_dir / "sinusoid.png"
+        save_sinusoid_picture(self, meta_params, path)
+        return [path]
+
+    def problem_for(self, episodes, horizon: int) -> MAMLProblem:
+        return MAMLProblem(self.net, episodes, horizon, self.inner_lr, self.adapted, self.first_order, self.proximal)
+
+
+def head_parameter_names(net: nn.Module) -> list[str]:
+    """The parameters of the last linear layer: what ANIL adapts."""
+    linear = [name for name, module in net.named_modules() if isinstance(module, nn.Linear)]
+    if not linear:
+        raise UserError("task.anil adapts the backbone's last linear layer, and this backbone has none")
+    return [f"{linear[-1]}.{name}" for name, _ in net.get_submodule(linear[-1]).named_parameters()]

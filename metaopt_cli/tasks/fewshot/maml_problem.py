@@ -1,0 +1,69 @@
+"""One meta-batch of MAML: adapt the initialisation θ to each task's support set with K SGD
+steps, all tasks at once under vmap, and score the adapted networks on the query sets."""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from ...data.episodes import Episodes
+from ...estimators.problem import Tensors
+from .losses import task_loss
+
+LR_PREFIX = "inner_lr/"  # Meta-SGD's learned per-parameter learning rates, as log values
+
+
+@dataclass
+class MAMLProblem:
+    net: nn.Module
+    episodes: Episodes
+    horizon: int
+    inner_lr: float  # used where the learning rates are not learned
+    adapted: tuple[str, ...]  # parameters the inner loop adapts (all of them, or ANIL's head)
+    first_order: bool
+    proximal: float  # iMAML's λ: the inner objective pulls the adapted weights towards θ
+
+    @property
+    def objective_steps(self) -> range:
+        return range(self.horizon, self.horizon + 1)
+
+    def init(self, meta_params: Tensors) -> Tensors:
+        tasks = len(self.episodes.support_y)
+        return {name: meta_params[name].expand(tasks, *meta_params[name].shape) for name in self.adapted}
+
+    def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
+        grads = vmap(grad(self._support_objective), in_dims=(0, None, 0, 0))(
+            state, meta_params, self.episodes.support_x, self.episodes.support_y
+        )
+        if self.first_order:  # FOMAML: the inner gradients count as constants
+            grads = {name: value.detach() for name, value in grads.items()}
+        return {name: value - self._lr(meta_params, name) * grads[name] for name, value in state.items()}
+
+    def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
+        losses = vmap(self._query_loss, in_dims=(0, None, 0, 0))(
+            state, meta_params, self.episodes.query_x, self.episodes.query_y
+        )
+        return losses.mean()
+
+    def inner_objective(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
+        """What the inner loop descends, summed over tasks (for the implicit estimator)."""
+        return vmap(self._support_objective, in_dims=(0, None, 0, 0))(
+            state, meta_params, self.episodes.support_x, self.episodes.support_y
+        ).sum()
+
+    def _support_objective(self, adapted: Tensors, meta_params: Tensors, x, y) -> torch.Tensor:
+        loss = task_loss(self.forward(adapted, meta_params, x), y)
+        if self.proximal:
+            loss = loss + 0.5 * self.proximal * sum(((adapted[n] - meta_params[n]) ** 2).sum() for n in adapted)
+        return loss
+
+    def _query_loss(self, adapted: Tensors, meta_params: Tensors, x, y) -> torch.Tensor:
+        return task_loss(self.forward(adapted, meta_params, x), y)
+
+    def forward(self, adapted: Tensors, meta_params: Tensors, x) -> torch.Tensor:
+        params = {name: value for name, value in meta_params.items() if not name.startswith(LR_PREFIX)}
+        return functional_call(self.net, {**params, **adapted}, (x,))
+
+    def _lr(self, meta_params: Tensors, name: str):
+        learned = meta_params.get(LR_PREFIX + name)
+        return self.inner_lr if learned is None else learned.exp()

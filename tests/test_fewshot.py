@@ -1,0 +1,101 @@
+"""Few-shot tasks: MAML's batched meta-gradient against a plain per-task loop, the protocol's
+figures, and the user errors of episodic data."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from metaopt_cli.backbones.mlp import MLP
+from metaopt_cli.data.digits import load
+from metaopt_cli.data.episodes import Episodes
+from metaopt_cli.data.splits import Split, SplitData
+from metaopt_cli.estimators.backprop import Backprop
+from metaopt_cli.estimators.tbptt import TBPTT
+from metaopt_cli.tasks.fewshot.maml import MAML
+
+from conftest import TINY, assert_user_error, read_json, run_cli
+
+FEW_STEPS = [o for o in TINY if not o.startswith("task.")]
+
+
+@pytest.fixture
+def maml_float64():
+    data = load()
+    data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
+    torch.set_default_dtype(torch.float64)
+    try:
+        task = MAML(data, lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [16]), torch.device("cpu"),
+                    horizon=3, ways=5, shots=1, queries=3, inner_lr=0.4, learn_inner_lr=False, first_order=False,
+                    anil=False, proximal=0.0, test_episodes=10, test_horizon=3, split_seed=0)
+        generator = torch.Generator().manual_seed(0)
+        meta_params, problem = task.init_meta_params(generator), task.sample(generator, 4)
+        e = problem.episodes  # episodic pools keep float32 pixels
+        problem.episodes = Episodes(e.support_x.double(), e.support_y, e.query_x.double(), e.query_y)
+        yield task, meta_params, problem
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_batched_maml_equals_a_loop_over_tasks(maml_float64):
+    """The vmapped meta-batch against the textbook: one task at a time, inner SGD steps with
+    create_graph=True, query losses averaged, then the gradient of the initialisation."""
+    task, meta_params, problem = maml_float64
+    batched = Backprop(False).estimate(problem, meta_params, torch.Generator())[0]
+
+    init = {name: value.detach().requires_grad_() for name, value in meta_params.items()}
+    episodes, losses = problem.episodes, []
+    for b in range(len(episodes.support_y)):
+        params = dict(init)
+        for _ in range(task.horizon):
+            loss = F.cross_entropy(functional_call(task.net, params, (episodes.support_x[b],)), episodes.support_y[b])
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+            params = {name: value - task.inner_lr * g for (name, value), g in zip(params.items(), grads)}
+        losses.append(F.cross_entropy(functional_call(task.net, params, (episodes.query_x[b],)), episodes.query_y[b]))
+    looped = torch.autograd.grad(torch.stack(losses).mean(), list(init.values()))
+    for (name, expected) in zip(init, looped):
+        torch.testing.assert_close(batched[name], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_tbptt_over_the_whole_horizon_is_maml(maml_float64):
+    task, meta_params, problem = maml_float64
+    exact = Backprop(False).estimate(problem, meta_params, torch.Generator())[0]
+    truncated = TBPTT(task.horizon, False, online=False).estimate(problem, meta_params, torch.Generator())[0]
+    for name in exact:
+        torch.testing.assert_close(truncated[name], exact[name], rtol=1e-10, atol=1e-12)
+
+
+def test_maml_sinusoid_adapts(tmp_path):
+    """After a few hundred meta-steps, ten points and ten inner steps cut the error on a new
+    sine well below the error of the initialisation itself, both with their 95% CI."""
+    result = run_cli(["train", "experiment=maml_sinusoid", "trainer.meta_steps=800", "task.test_episodes=300",
+                      "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "summary.json")
+    assert summary["test_mse"] + summary["test_mse_ci95"] < 0.6 * (summary["pre_adapt_test_mse"] - summary["pre_adapt_test_mse_ci95"])
+    assert (tmp_path / "run" / "sinusoid.png").exists()
+
+
+@pytest.mark.parametrize("task", ["maml", "protonet"])
+def test_digits_5way_1shot_is_far_above_chance(tmp_path, task):
+    result = run_cli(["train", f"task={task}", "estimator=backprop", "task.test_episodes=100", *FEW_STEPS,
+                      "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "summary.json")
+    assert summary["test_acc"] - summary["test_acc_ci95"] > 0.5  # chance is 0.2
+    assert 0 < summary["test_acc_ci95"] < 0.1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["task=maml", "task.ways=9"], ["9-way tasks need at least 9 classes", "lower task.ways"]),
+        (["task=protonet", "task.queries=400"], ["need 401 examples of every class", "task.queries"]),
+        (["task=protonet", "data=miniimagenet", "data.root=nowhere"], ["miniimagenet", "nowhere"]),
+        (["task=protonet", "estimator=tbptt"], ["no inner loop to truncate", "use backprop"]),
+        (["task=maml", "estimator=tbptt", "estimator.truncation=2", "task.horizon=4"],
+         ["only through its first state", "estimator.truncation equal to task.horizon"]),
+    ],
+)
+def test_few_shot_user_errors(tmp_path, overrides, fragments):
+    defaults = ["estimator=backprop"] if "estimator=tbptt" not in overrides else []
+    assert_user_error(run_cli(["train", *defaults, *overrides, *FEW_STEPS], tmp_path), *fragments)
