@@ -28,6 +28,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     # keeps; evaluation draws from its own, so evaluating never shifts training.
     generator = torch.Generator(device).manual_seed(trainer.seed)
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
+    if hasattr(estimator, "check_meta_params"):  # a limit on θ's size, checked before any work
+        estimator.check_meta_params(meta_params)
     optimizer = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):

@@ -30,13 +30,18 @@ class Forward:
     def check_horizon(self, horizon: int | None) -> None:
         """Any horizon works; memory does not grow with it."""
 
-    def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
+    def check_meta_params(self, meta_params: Tensors) -> None:
+        """Exact mode costs one pass per meta-parameter: refuse a θ too large, before any work."""
         size = sum(value.numel() for value in meta_params.values())
         if self.mode == "exact" and size > self.max_tangents:
             raise UserError(
                 f"exact forward mode needs one pass per meta-parameter, {size} here, more than "
                 f"estimator.max_tangents={self.max_tangents}: use estimator.mode=random, or raise the cap"
             )
+
+    def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
+        self.check_meta_params(meta_params)
+        size = sum(value.numel() for value in meta_params.values())
         flat = torch.cat([value.detach().reshape(-1) for value in meta_params.values()])
         if self.mode == "exact":
             tangents = torch.eye(size, dtype=flat.dtype, device=flat.device)
