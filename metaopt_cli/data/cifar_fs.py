@@ -12,6 +12,7 @@ import torch
 from torchvision.datasets import CIFAR100
 
 from metaopt_cli.data.episodes import FewShotData, make_few_shot_data
+from metaopt_cli.data.opening import torchvision_or_user_error
 from metaopt_cli.errors import UserError
 
 TRAIN_CLASSES = (
@@ -35,17 +36,11 @@ TEST_CLASSES = (
 
 def load(root: str, download: bool = False) -> FewShotData:
     root = os.path.abspath(os.path.expanduser(root))
-    try:
-        parts = [CIFAR100(root, train=train, download=download) for train in (True, False)]
-    except RuntimeError as error:
-        # With download=False torchvision's only RuntimeError is its "not found (or corrupted)" check;
-        # with download=True a RuntimeError is a failed download, which the user should see as is.
-        if download:
-            raise
-        raise UserError(
-            f"cifar_fs needs CIFAR-100, not found under {root} (looked in {os.path.join(root, CIFAR100.base_folder)}): "
-            f"pass data.download=true to fetch it, or data.root=<folder that holds {CIFAR100.base_folder}>"
-        ) from error
+    parts = torchvision_or_user_error(
+        lambda: [CIFAR100(root, train=train, download=download) for train in (True, False)], download,
+        f"cifar_fs needs CIFAR-100, not found under {root} (looked in {os.path.join(root, CIFAR100.base_folder)}): "
+        f"pass data.download=true to fetch it, or data.root=<folder that holds {CIFAR100.base_folder}>",
+    )
 
     names = parts[0].classes
     missing = [name for name in TRAIN_CLASSES + VAL_CLASSES + TEST_CLASSES if name not in names]

@@ -10,11 +10,10 @@ Lanczos, and standardised per channel with the meta-train statistics. The whole 
 
 import os
 
-import numpy as np
 import torch
-from PIL import Image
 
 from metaopt_cli.data.episodes import FewShotData, make_few_shot_data
+from metaopt_cli.data.opening import read_image_folder
 from metaopt_cli.errors import UserError
 
 CLASSES = {"train": 64, "val": 16, "test": 20}
@@ -47,14 +46,7 @@ def load(root: str, image_size: int = 84) -> FewShotData:
 
 def _read_class(folder: str, size: int) -> torch.Tensor:
     """[n, 3, size, size] uint8: the images of one class."""
-    images = []
-    for name in sorted(os.listdir(folder)):
-        if name.lower().endswith(EXTENSIONS):
-            with Image.open(os.path.join(folder, name)) as image:
-                image = image.convert("RGB")
-                if image.size != (size, size):
-                    image = image.resize((size, size), resample=Image.Resampling.LANCZOS)
-                images.append(np.asarray(image))
-    if not images:
+    images = read_image_folder(folder, EXTENSIONS, "RGB", size)
+    if images is None:
         raise UserError(f"{folder} holds no {'/'.join(EXTENSIONS)} images: {WHERE_TO_GET_IT}")
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

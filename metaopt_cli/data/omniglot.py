@@ -18,12 +18,11 @@ meta-train statistics.
 
 import os
 
-import numpy as np
 import torch
-from PIL import Image
 from torchvision.datasets import Omniglot
 
 from metaopt_cli.data.episodes import FewShotData, make_few_shot_data
+from metaopt_cli.data.opening import read_image_folder, torchvision_or_user_error
 from metaopt_cli.errors import UserError
 
 CHARACTERS = {"images_background": 964, "images_evaluation": 659}
@@ -65,19 +64,13 @@ def load(root: str, download: bool = False, image_size: int = 28, rotations: boo
 def _folder(root: str, background: bool, download: bool) -> str:
     """The extracted images_background or images_evaluation folder, fetched first if `download`."""
     zip_folder = os.path.join(root, Omniglot.folder)
-    try:
-        # torchvision checks the md5 of the .zip it downloaded, not the extracted folders next to it.
-        dataset = Omniglot(root, background=background, download=download)
-    except RuntimeError as error:
-        # With download=False torchvision's only RuntimeError is its "not found (or corrupted)" check;
-        # with download=True a RuntimeError is a failed download, which the user should see as is.
-        if download:
-            raise
-        raise UserError(
-            f"omniglot not found under {root} (looked for images_background.zip and images_evaluation.zip in "
-            f"{zip_folder}, which torchvision checks): pass data.download=true to fetch it, "
-            f"or data.root=<folder that holds {Omniglot.folder}>"
-        ) from error
+    # torchvision checks the md5 of the .zip it downloaded, not the extracted folders next to it.
+    dataset = torchvision_or_user_error(
+        lambda: Omniglot(root, background=background, download=download), download,
+        f"omniglot not found under {root} (looked for images_background.zip and images_evaluation.zip in "
+        f"{zip_folder}, which torchvision checks): pass data.download=true to fetch it, "
+        f"or data.root=<folder that holds {Omniglot.folder}>",
+    )
     return dataset.target_folder
 
 
@@ -97,14 +90,7 @@ def _read_character(folder: str, size: int) -> torch.Tensor:
     uint8 rather than float keeps the whole dataset (32,460 drawings, 4 rotations) a quarter the size until
     it is standardised; standardising makes the scale irrelevant.
     """
-    images = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".png"):
-            with Image.open(os.path.join(folder, name)) as image:
-                image = image.convert("L")
-                if image.size != (size, size):
-                    image = image.resize((size, size), resample=Image.Resampling.LANCZOS)
-                images.append(np.asarray(image))
-    if not images:
+    images = read_image_folder(folder, (".png",), "L", size)
+    if images is None:
         raise UserError(f"{folder} holds no .png drawings: delete its dataset folder and pass data.download=true")
-    return 255 - torch.from_numpy(np.stack(images)).unsqueeze(1)
+    return 255 - torch.from_numpy(images).unsqueeze(1)

@@ -6,6 +6,7 @@ import torch
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
 
 from metaopt_cli.data.splits import Split, SplitData, make_split_data
+from metaopt_cli.data.opening import torchvision_or_user_error
 from metaopt_cli.errors import UserError
 
 # name -> (torchvision class, the folder under root that it reads)
@@ -22,18 +23,11 @@ def load(name: str, root: str, download: bool = False, val_size: int = 5000, spl
     dataset_class, folder = DATASETS[name]
     root = os.path.abspath(os.path.expanduser(root))
 
-    try:
-        official_train = dataset_class(root, train=True, download=download)
-        official_test = dataset_class(root, train=False, download=download)
-    except RuntimeError as error:
-        # With download=False torchvision's only RuntimeError is its "not found (or corrupted)" check;
-        # with download=True a RuntimeError is a failed download, which the user should see as is.
-        if download:
-            raise
-        raise UserError(
-            f"{name} not found under {root} (looked in {os.path.join(root, folder)}): "
-            f"pass data.download=true to fetch it, or data.root=<folder that holds {folder}>"
-        ) from error
+    official_train, official_test = torchvision_or_user_error(
+        lambda: [dataset_class(root, train=train, download=download) for train in (True, False)], download,
+        f"{name} not found under {root} (looked in {os.path.join(root, folder)}): "
+        f"pass data.download=true to fetch it, or data.root=<folder that holds {folder}>",
+    )
 
     x, y = _pixels(official_train), _labels(official_train)
     if not 0 < val_size < len(y):
