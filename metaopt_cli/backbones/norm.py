@@ -1,5 +1,6 @@
 """The normalisation layer choice shared by the convolutional backbones."""
 
+import torch
 from torch import nn
 
 from metaopt_cli.errors import UserError
@@ -10,12 +11,34 @@ NORM_KINDS = ("batch", "instance", "none")
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Return a 2-d normalisation layer over `channels` feature maps."""
     if kind == "batch":
-        # Always batch statistics: running-stat buffers would be mutated in place inside
-        # functional_call / vmap traces, and MAML-style inner loops normalise per batch anyway.
-        return nn.BatchNorm2d(channels, track_running_stats=False)
+        return BatchStatNorm2d(channels)
     if kind == "instance":
         # GroupNorm with one channel per group is instance norm with a per-channel affine.
         return nn.GroupNorm(channels, channels, affine=True)
     if kind == "none":
         return nn.Identity()
     raise UserError(f"unknown norm {kind!r}: choose one of {', '.join(NORM_KINDS)}")
+
+
+class BatchStatNorm2d(nn.Module):
+    """Batch normalisation on the batch's own statistics, written with plain tensor ops.
+
+    Always batch statistics: running-stat buffers would be mutated in place inside
+    functional_call / vmap traces, and MAML-style inner loops normalise per batch anyway.
+    Plain ops rather than nn.BatchNorm2d: under vmap, torch's rule for the fused batch-norm
+    backward treats the saved mean and 1/std as constants, so a gradient taken through an
+    inner gradient step (MAML's, distillation's) loses second-order terms. Parameter names
+    match nn.BatchNorm2d's.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        scale = self.weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
+        return (x - mean) * scale + self.bias.view(1, -1, 1, 1)
