@@ -36,6 +36,7 @@ The last line printed is one JSON object with the figures.
 """
 import argparse
 import copy
+import functools
 import importlib.util
 import json
 import statistics
@@ -86,9 +87,10 @@ def random_episodes(tasks: int, image_size: int, generator: torch.Generator, dev
 class MetaoptMAML:
     """This project's MAML meta-step: MAMLProblem + Backprop, as the trainer runs it."""
 
-    def __init__(self, net: nn.Module, episodes: Episodes, inner_steps: int):
+    def __init__(self, net: nn.Module, episodes: Episodes, inner_steps: int, batching: str):
         names = tuple(name for name, _ in net.named_parameters())
-        self.problem = MAMLProblem(net, episodes, inner_steps, INNER_LR, names, first_order=False, proximal=0.0)
+        self.problem = MAMLProblem(net, episodes, inner_steps, INNER_LR, names, first_order=False, proximal=0.0,
+                                   batching=batching)
         self.meta_params = {name: value.detach().clone().requires_grad_() for name, value in net.named_parameters()}
         self.optimizer = torch.optim.Adam(self.meta_params.values(), lr=OUTER_LR)
         self.estimator = Backprop(checkpoint=False)
@@ -173,7 +175,8 @@ def build_all(libraries, args, image_size: int, device, dtype, seed: int) -> dic
     torch.manual_seed(seed)
     net = make_backbone(args.backbone, image_size, args.norm).to(device=device, dtype=dtype)
     episodes = random_episodes(args.meta_batch, image_size, torch.Generator().manual_seed(seed), device, dtype)
-    return {lib: IMPLEMENTATIONS[lib](copy.deepcopy(net), episodes, args.inner_steps) for lib in libraries}
+    implementations = {**IMPLEMENTATIONS, "metaopt": functools.partial(MetaoptMAML, batching=args.batching)}
+    return {lib: implementations[lib](copy.deepcopy(net), episodes, args.inner_steps) for lib in libraries}
 
 
 def check_agreement(libraries, args, device) -> dict[str, float]:
@@ -237,6 +240,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed meta-iterations per library first")
     parser.add_argument("--meta-batch", type=int, default=4, help="tasks per meta-iteration")
     parser.add_argument("--inner-steps", type=int, default=5)
+    parser.add_argument("--batching", choices=("vmap", "loop"), default="vmap",
+                        help="metaopt's task.batching: the meta-batch under vmap, or task by task")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
@@ -281,7 +286,8 @@ def main(argv=None) -> None:
     result = {
         **{f"{lib}_ms": ms.get(lib) for lib in IMPLEMENTATIONS},
         **{f"speedup_vs_{lib}": ms[lib] / ms["metaopt"] if lib in ms else None for lib in PEERS},
-        "device": args.device, "backbone": args.backbone, "norm": args.norm, "image_size": args.image_size,
+        "device": args.device, "backbone": args.backbone, "norm": args.norm, "batching": args.batching,
+        "image_size": args.image_size,
         "meta_batch": args.meta_batch, "inner_steps": args.inner_steps, "iterations": args.iterations,
         **{f"{lib}_peak_bytes": peaks.get(lib) for lib in IMPLEMENTATIONS},
         **{f"{lib}_max_abs_diff": differences.get(lib) for lib in PEERS},

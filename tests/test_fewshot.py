@@ -18,15 +18,15 @@ from conftest import TINY, assert_user_error, read_json, run_cli
 FEW_STEPS = [o for o in TINY if not o.startswith("task.")]
 
 
-@pytest.fixture
-def maml_float64():
+@pytest.fixture(params=["vmap", "loop"])
+def maml_float64(request):
     data = load()
     data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
     torch.set_default_dtype(torch.float64)
     try:
         task = MAML(data, lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [16]), torch.device("cpu"),
                     horizon=3, ways=5, shots=1, queries=3, inner_lr=0.4, learn_inner_lr=False, first_order=False,
-                    anil=False, proximal=0.0, test_episodes=10, test_horizon=3, split_seed=0)
+                    anil=False, proximal=0.0, test_episodes=10, test_horizon=3, split_seed=0, batching=request.param)
         generator = torch.Generator().manual_seed(0)
         meta_params, problem = task.init_meta_params(generator), task.sample(generator, 4)
         e = problem.episodes  # episodic pools keep float32 pixels

@@ -45,6 +45,7 @@ class MAMLConfig:
     test_episodes: int = MISSING
     test_horizon: int = MISSING  # inner steps at meta-test time
     split_seed: int = MISSING  # the class-disjoint split of a classification dataset
+    batching: str = MISSING  # vmap: a meta-batch's tasks as one batch | loop: one after another
 
 
 @dataclass

@@ -16,6 +16,8 @@ from .maml_problem import LR_PREFIX, MAMLProblem
 from .picture import save_sinusoid_picture
 from .source import EpisodeSource
 
+BATCHING = ("vmap", "loop")
+
 
 class MAML:
     def __init__(
@@ -35,12 +37,16 @@ class MAML:
         test_episodes: int,
         test_horizon: int,
         split_seed: int,
+        batching: str,
     ):
         if horizon < 1 or test_horizon < 1 or test_episodes < 1 or not inner_lr > 0 or proximal < 0:
             raise UserError(
                 "task.horizon, task.test_horizon and task.test_episodes must be at least 1, task.inner_lr "
                 f"positive and task.proximal ≥ 0; got {horizon}, {test_horizon}, {test_episodes}, {inner_lr}, {proximal}"
             )
+        if batching not in BATCHING:
+            raise UserError(f"task.batching must be one of {', '.join(BATCHING)}, got '{batching}'")
+        self.batching = batching
         self.source = EpisodeSource.of(data, ways, shots, queries, split_seed)
         self.make_net = lambda: make_backbone(in_shape=self.source.in_shape, num_outputs=self.source.num_outputs)
         self.net, self.device = self.make_net().to(device), device
@@ -70,7 +76,8 @@ class MAML:
         return [path]
 
     def problem_for(self, episodes, horizon: int) -> MAMLProblem:
-        return MAMLProblem(self.net, episodes, horizon, self.inner_lr, self.adapted, self.first_order, self.proximal)
+        return MAMLProblem(self.net, episodes, horizon, self.inner_lr, self.adapted, self.first_order, self.proximal,
+                           self.batching)
 
 
 def head_parameter_names(net: nn.Module) -> list[str]:

@@ -1,5 +1,6 @@
 """One meta-batch of MAML: adapt the initialisation θ to each task's support set with K SGD
-steps, all tasks at once under vmap, and score the adapted networks on the query sets."""
+steps, all tasks at once under vmap (or one after another), and score the adapted networks on
+the query sets."""
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,9 @@ class MAMLProblem:
     adapted: tuple[str, ...]  # parameters the inner loop adapts (all of them, or ANIL's head)
     first_order: bool
     proximal: float  # iMAML's λ: the inner objective pulls the adapted weights towards θ
+    # vmap: the tasks as one batch (fast on a GPU); loop: one after another, as the peers do,
+    # which on a CPU avoids allocating meta-batch-times larger tensors.
+    batching: str = "vmap"
 
     @property
     def objective_steps(self) -> range:
@@ -32,24 +36,28 @@ class MAMLProblem:
         return {name: meta_params[name].expand(tasks, *meta_params[name].shape) for name in self.adapted}
 
     def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
-        grads = vmap(grad(self._support_objective), in_dims=(0, None, 0, 0))(
-            state, meta_params, self.episodes.support_x, self.episodes.support_y
-        )
+        grads = self._per_task(grad(self._support_objective), state, meta_params,
+                               self.episodes.support_x, self.episodes.support_y)
         if self.first_order:  # FOMAML: the inner gradients count as constants
             grads = {name: value.detach() for name, value in grads.items()}
         return {name: value - self._lr(meta_params, name) * grads[name] for name, value in state.items()}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
-        losses = vmap(self._query_loss, in_dims=(0, None, 0, 0))(
-            state, meta_params, self.episodes.query_x, self.episodes.query_y
-        )
-        return losses.mean()
+        return self._per_task(self._query_loss, state, meta_params, self.episodes.query_x, self.episodes.query_y).mean()
 
     def inner_objective(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
         """What the inner loop descends, summed over tasks (for the implicit estimator)."""
-        return vmap(self._support_objective, in_dims=(0, None, 0, 0))(
-            state, meta_params, self.episodes.support_x, self.episodes.support_y
-        ).sum()
+        return self._per_task(self._support_objective, state, meta_params,
+                              self.episodes.support_x, self.episodes.support_y).sum()
+
+    def _per_task(self, fn, state: Tensors, meta_params: Tensors, x, y):
+        """fn(task's adapted weights, θ, task's x, task's y) for every task, stacked."""
+        if self.batching == "vmap":
+            return vmap(fn, in_dims=(0, None, 0, 0))(state, meta_params, x, y)
+        outputs = [fn({name: value[b] for name, value in state.items()}, meta_params, x[b], y[b]) for b in range(len(x))]
+        if isinstance(outputs[0], dict):
+            return {name: torch.stack([output[name] for output in outputs]) for name in outputs[0]}
+        return torch.stack(outputs)
 
     def _support_objective(self, adapted: Tensors, meta_params: Tensors, x, y) -> torch.Tensor:
         loss = task_loss(self.forward(adapted, meta_params, x), y)
