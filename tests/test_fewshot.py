@@ -1,5 +1,7 @@
 """Few-shot tasks: MAML's batched meta-gradient against a plain per-task loop, the protocol's
 figures, and the user errors of episodic data."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,7 @@ from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.fewshot.maml import MAML
 
 from conftest import TINY, assert_user_error, read_json, run_cli
+from fewshot_files import write_miniimagenet, write_omniglot
 
 FEW_STEPS = [o for o in TINY if not o.startswith("task.")]
 
@@ -99,3 +102,35 @@ def test_digits_5way_1shot_is_far_above_chance(tmp_path, task):
 def test_few_shot_user_errors(tmp_path, overrides, fragments):
     defaults = ["estimator=backprop"] if "estimator=tbptt" not in overrides else []
     assert_user_error(run_cli(["train", *defaults, *overrides, *FEW_STEPS], tmp_path), *fragments)
+
+
+SHRUNK = ["trainer.meta_steps=2", "trainer.meta_batch=2", "trainer.eval_every=1", "task.test_episodes=4",
+          "task.queries=1", "backbone.width=4", "trainer.progress=false", "logger=none"]
+
+
+@pytest.mark.parametrize("experiment", ["maml_miniimagenet_5w1s", "protonet_miniimagenet_5w1s"])
+def test_miniimagenet_experiments_run_on_stand_in_files(tmp_path, experiment):
+    """The published setups end to end, on 64/16/20 class folders of tiny JPEGs, shrunk to seconds."""
+    write_miniimagenet(tmp_path / "mini")
+    extra = ["task.horizon=1", "task.test_horizon=1"] if experiment.startswith("maml") else []
+    result = run_cli(["train", f"experiment={experiment}", f"data.root={tmp_path / 'mini'}", "data.image_size=16",
+                      *SHRUNK, *extra, "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "summary.json")
+    assert summary["data"] == "miniimagenet" and summary["steps"] == 2 and 0 <= summary["test_acc"] <= 1
+
+
+def test_omniglot_experiment_runs_on_stand_in_files(tmp_path, monkeypatch, compose_config):
+    """In process: torchvision checks the md5 of Omniglot's zips, which stand-ins cannot match."""
+    import torchvision.datasets.omniglot
+
+    from metaopt_cli.trainer import train
+
+    write_omniglot(tmp_path / "omni")
+    monkeypatch.setattr(torchvision.datasets.omniglot, "check_integrity",
+                        lambda path, md5=None: Path(path).with_suffix("").is_dir())
+    overrides = ["experiment=maml_omniglot_5w1s", f"data.root={tmp_path / 'omni'}", "data.image_size=16", *SHRUNK,
+                 "task.test_horizon=1"]
+    choices = dict(compose_config("train", overrides, hydra_node=True).hydra.runtime.choices)
+    summary = train(compose_config("train", overrides), choices, tmp_path, "omniglot", "test")
+    assert summary["data"] == "omniglot" and summary["steps"] == 2 and 0 <= summary["test_acc"] <= 1
