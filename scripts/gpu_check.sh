@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# One call on a machine with a GPU: install, the CUDA tests, then `metaopt bench` on CUDA.
-# Sized to finish in a few minutes. Results land in $OUT (or ./gpu_check): text, and
-# bench/ with bench.json and bench.png.
+# One call on a machine with a GPU: install, the CUDA tests, `metaopt bench` on CUDA, then
+# MAML against higher and torchopt (Conv-4 and ResNet-12, both batchings). Sized to finish in
+# a few minutes. Results land in $OUT (or ./gpu_check): text, and bench/ with bench.json and
+# bench.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu_check}"
 mkdir -p "$out"
-pip install -q -e ".[dev]"
+pip install -q -e ".[dev,bench]"
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
 python -m pytest -q -m cuda -rs 2>&1 | tee "$out/cuda_tests.txt"
 metaopt bench trainer.device=cuda logger=none hydra.run.dir="$out/bench" 2>&1 | tee "$out/bench.txt"
+for backbone in conv4 resnet12; do
+  for batching in vmap loop; do
+    python scripts/bench_maml.py --device cuda --backbone "$backbone" --batching "$batching" --iterations 20 2>&1 \
+      | tee "$out/bench_maml_${backbone}_${batching}.txt"
+  done
+done
