@@ -13,6 +13,7 @@ from hydra._internal.utils import get_args_parser
 
 from .config.store import register_configs
 from .errors import fail
+from .run_config import with_run_choices
 from .startup import check_command_line
 
 COMMANDS = {
@@ -44,6 +45,7 @@ def main() -> None:
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
     # Intermixed, so that `-m` may follow overrides as well as precede them.
     parsed = parser.parse_intermixed_args(args)
+    parsed.overrides = with_run_choices(parsed.overrides)
     if not (parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg):
         check_command_line(command, parsed.overrides, parsed.multirun)
     flags = [arg for arg in args if arg not in parsed.overrides]

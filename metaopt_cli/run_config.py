@@ -9,6 +9,20 @@ from omegaconf.errors import OmegaConfBaseException
 from .errors import UserError
 
 GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+RUN_KEYS = ("run", "resume")  # the overrides that name an earlier run
+
+
+def with_run_choices(overrides: list[str]) -> list[str]:
+    """`eval run=<dir> task.test_episodes=…`: the run's own group choices go first, so that the
+    other overrides are composed against the run's task and estimator, not the defaults."""
+    named = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] in RUN_KEYS and "=" in o]
+    hydra_file = Path(named[0]).expanduser() / ".hydra" / "hydra.yaml" if named else None
+    if hydra_file is None or not hydra_file.exists():
+        return overrides  # nothing to add; a bad run directory is reported when the command runs
+    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
+    given = {o.split("=", 1)[0] for o in overrides}
+    return [f"{group}={choices[group]}" for group in GROUPS
+            if choices.get(group) is not None and group not in given] + overrides
 
 
 def run_dir_of(path: str) -> Path:
@@ -29,10 +43,12 @@ def load_run_config(run_dir: Path, skip: str) -> tuple[DictConfig, dict]:
         key = override.key_or_group
         if key == skip:
             continue
-        if key in GROUPS:
-            raise UserError(
-                f"{key}= cannot change for an existing run (it used {key}={choices.get(key)}): start a new run instead"
-            )
+        if key in GROUPS:  # the run's own choices come back from with_run_choices; others are refused
+            if override.value() != choices.get(key):
+                raise UserError(
+                    f"{key}= cannot change for an existing run (it used {key}={choices.get(key)}): start a new run instead"
+                )
+            continue
         try:
             OmegaConf.update(cfg, key, override.value(), merge=True)
         except OmegaConfBaseException as error:

@@ -134,3 +134,16 @@ def test_omniglot_experiment_runs_on_stand_in_files(tmp_path, monkeypatch, compo
     choices = dict(compose_config("train", overrides, hydra_node=True).hydra.runtime.choices)
     summary = train(compose_config("train", overrides), choices, tmp_path, "omniglot", "test")
     assert summary["data"] == "omniglot" and summary["steps"] == 2 and 0 <= summary["test_acc"] <= 1
+
+
+def test_eval_reevaluates_a_maml_checkpoint_with_more_episodes(tmp_path):
+    """`eval run=<dir> task.test_episodes=…` composes against the run's own task (maml), not the
+    default one, so the task's keys can be overridden."""
+    trained = run_cli(["train", "task=maml", "estimator=backprop", "task.test_episodes=10", *FEW_STEPS,
+                       "hydra.run.dir=run"], tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = run_cli(["eval", f"run={tmp_path / 'run'}", "task.test_episodes=40", "hydra.run.dir=again"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report, summary = read_json(tmp_path / "again" / "eval.json"), read_json(tmp_path / "run" / "summary.json")
+    assert report["task"] == "maml" and 0 < report["test_acc"] <= 1
+    assert report["test_acc_ci95"] < summary["test_acc_ci95"]  # four times the episodes: a narrower interval
