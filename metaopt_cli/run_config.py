@@ -6,9 +6,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .config.store import GROUPS
 from .errors import UserError
 
-GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
 RUN_KEYS = ("run", "resume")  # the overrides that name an earlier run
 
 

@@ -5,13 +5,13 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-GROUPS = ("task", "estimator", "backbone", "data")
+REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
 def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: float, peak: int | None,
                device: torch.device, results: dict, tracker) -> dict:
     summary = {
-        **{group: choices[group] for group in GROUPS},
+        **{group: choices[group] for group in REPORTED_GROUPS},
         "steps": steps,
         "wall_seconds": round(wall, 3),
         "peak_mem_bytes": peak,

@@ -21,6 +21,11 @@ VARIANTS = {
 }
 
 
+def chosen_names(names, choices) -> list[str]:
+    """gradcheck.estimators / bench.estimators; empty means the configured `estimator`."""
+    return list(names) or [choices["estimator"]]
+
+
 def option_of(name: str) -> str:
     return VARIANTS[name][0] if name in VARIANTS else name
 

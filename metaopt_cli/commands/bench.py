@@ -13,7 +13,7 @@ from ..bench_plot import save_bench_plot
 from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..table import format_table, mebibytes
-from ..variants import compose_variant, usable_estimator
+from ..variants import chosen_names, compose_variant, usable_estimator
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="bench")
@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
     check_bench_config(cfg)
     hydra_cfg = HydraConfig.get()
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.bench, cfg.trainer
-    names = list(options.estimators) or [choices["estimator"]]
+    names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
     rows = []
     for horizon in options.horizons:

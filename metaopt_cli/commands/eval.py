@@ -10,7 +10,7 @@ from ..build import build_task, eval_generator, pick_device
 from ..checkpoint import load_checkpoint
 from ..errors import UserError, reports_user_errors
 from ..run_config import load_run_config, run_dir_of
-from ..summary import format_summary
+from ..summary import REPORTED_GROUPS, format_summary
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
@@ -29,7 +29,7 @@ def main(cfg: DictConfig) -> None:
         )
     meta_params = {name: value.to(device) for name, value in checkpoint["meta_params"].items()}
     results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
-    report = {**{group: choices[group] for group in ("task", "estimator", "backbone", "data")},
+    report = {**{group: choices[group] for group in REPORTED_GROUPS},
               "run": str(run_dir), "steps": checkpoint["step"], **results}
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")

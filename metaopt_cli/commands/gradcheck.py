@@ -14,7 +14,7 @@ from ..gradcheck import DrawStats, check_gradcheck_config, exact_gradient
 from ..memory import measure_peak
 from ..table import format_table, mebibytes
 from ..timing import timed
-from ..variants import compose_variant, usable_estimator
+from ..variants import chosen_names, compose_variant, usable_estimator
 
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
 
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     check_gradcheck_config(cfg)
     hydra_cfg = HydraConfig.get()
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.gradcheck, cfg.trainer
-    names = list(options.estimators) or [choices["estimator"]]
+    names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
     _, meta_params, problem, generator = first_problem(cfg, device)
     # Built before the reference's long unroll, so that a bad value fails first; an estimator

@@ -5,8 +5,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ..compat import why_unsupported
+from ..config.store import GROUPS
 
-GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
 
 
 def options(group: str) -> list[str]:

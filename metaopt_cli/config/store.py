@@ -8,6 +8,9 @@ from hydra.core.config_store import ConfigStore
 
 from . import backbones, commands, data, estimators, tasks
 
+# The config groups users choose from, in the order `metaopt list` shows them.
+GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,
            "bench": commands.BenchConfig, "list": commands.ListConfig},

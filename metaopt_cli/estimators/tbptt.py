@@ -51,7 +51,7 @@ class TBPTT:
         if start > 0:
             with torch.no_grad():
                 state, _ = unroll(problem, meta_params, state, 0, start)
-        state, _ = unroll(problem, meta_params, detached(state) if start > 0 else state, start, stop)
+        state, _ = unroll(problem, meta_params, state, start, stop)  # after no_grad, already cut from θ
         loss = problem.meta_loss(meta_params, state)
         _check_reaches_meta_params(loss)
         return gradient(loss, meta_params), {"meta_loss": loss.detach(), "window_end": stop}

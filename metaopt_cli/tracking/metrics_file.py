@@ -19,7 +19,3 @@ class MetricsFile:
 
     def close(self) -> None:
         self.file.close()
-
-
-def read_metrics(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
