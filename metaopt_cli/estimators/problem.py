@@ -25,3 +25,9 @@ class Problem(Protocol):
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
         """The meta-objective's term for the current state (a scalar)."""
+
+
+def parts(problem: Problem) -> list[Problem]:
+    """A problem's independent pieces of equal weight, whose mean meta-loss is its own (the
+    tasks of a meta-batch, where a task offers `parts()`), or the problem whole."""
+    return problem.parts() if hasattr(problem, "parts") else [problem]

@@ -1,7 +1,7 @@
 """One meta-batch of MAML: adapt the initialisation θ to each task's support set with K SGD
 steps, all tasks at once under vmap (or one after another), and score the adapted networks on
 the query sets."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -26,6 +26,16 @@ class MAMLProblem:
     # vmap: the tasks as one batch (fast on a GPU); loop: one after another, as the peers do,
     # which on a CPU avoids allocating meta-batch-times larger tensors.
     batching: str = "vmap"
+
+    def parts(self) -> list["MAMLProblem"]:
+        """Independent problems whose mean meta-loss is this one's: with loop batching, one per
+        task, so that backprop holds one task's graph at a time, as the peers' loops do."""
+        if self.batching == "vmap":
+            return [self]
+        e = self.episodes
+        return [replace(self, episodes=Episodes(e.support_x[b:b + 1], e.support_y[b:b + 1], e.query_x[b:b + 1],
+                                                e.query_y[b:b + 1]))
+                for b in range(len(e.support_y))]
 
     @property
     def objective_steps(self) -> range:
