@@ -1,5 +1,5 @@
 """Which estimator serves which task, and why not where it does not."""
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from omegaconf import DictConfig
@@ -25,13 +25,31 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
 }
 
 
-def why_unsupported(task: str, estimator: str) -> str | None:
+def _implicit_hpo(task_cfg: DictConfig) -> str | None:
+    others = [name for name in task_cfg.hyperparams if name != "weight_decay"]
+    if not others:
+        return None
+    return (f"implicit differentiation sees only hyperparameters of the inner objective (weight_decay), not "
+            f"{', '.join(others)}, which act on the optimiser's path: set task.hyperparams=[weight_decay], or use "
+            "backprop, tbptt, pes or forward")
+
+
+# (task, estimator) -> (where the pair runs, a rule giving why it cannot with a task config or None).
+UNSUPPORTED_IF: dict[tuple[str, str], tuple[str, Callable[[DictConfig], str | None]]] = {
+    ("hpo", "implicit"): ("only with task.hyperparams=[weight_decay]", _implicit_hpo),
+}
+
+
+def why_unsupported(task: str, estimator: str, task_cfg: DictConfig | None = None) -> str | None:
+    """Why the pair cannot run; with the task's config, also where only some settings can."""
+    if task_cfg is not None and (task, estimator) in UNSUPPORTED_IF:
+        return UNSUPPORTED_IF[task, estimator][1](task_cfg)
     return UNSUPPORTED.get((task, estimator))
 
 
 def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     """Fail with a UserError on a configuration that cannot run, before any work is done."""
-    reason = why_unsupported(choices["task"], choices["estimator"])
+    reason = why_unsupported(choices["task"], choices["estimator"], cfg.task)
     if reason is not None:
         raise UserError(f"task={choices['task']} does not support estimator={choices['estimator']}: {reason}")
     estimator = build(cfg.estimator)  # estimators check their own values

@@ -8,6 +8,7 @@ from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 Params = dict[str, torch.Tensor]
+EVAL_CHUNK = 1024  # examples per forward pass when scoring a whole split
 
 
 def sample_inits(make_net: Callable[[], nn.Module], count: int, generator: torch.Generator, device) -> Params:
@@ -44,6 +45,13 @@ def losses(net: nn.Module, params: Params, x, targets) -> torch.Tensor:
     return vmap(loss_fn(net), in_dims=(0, None, None))(params, x, targets)
 
 
-def accuracies(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    logits = vmap(functional_call, in_dims=(None, 0, None))(net, params, (x,))
-    return (logits.argmax(-1) == y).float().mean(-1)
+def split_scores(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each network's mean cross-entropy and accuracy on a whole split (vectors over the
+    stacked axis), a chunk at a time so that large test sets fit in memory."""
+    loss_sum, correct = 0.0, 0.0
+    for i in range(0, len(y), EVAL_CHUNK):
+        logits = vmap(functional_call, in_dims=(None, 0, None))(net, params, (x[i:i + EVAL_CHUNK],))
+        targets = y[i:i + EVAL_CHUNK].expand(len(logits), -1)
+        loss_sum = loss_sum + F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets).sum(-1)
+        correct = correct + (logits.argmax(-1) == targets).float().sum(-1)
+    return loss_sum / len(y), correct / len(y)

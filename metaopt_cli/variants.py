@@ -66,7 +66,7 @@ def usable_estimator(task: str, name: str, cfg: DictConfig, horizon: int) -> tup
     """The estimator `name` as `cfg` configures it, and None; or None and why it cannot run
     here: the task × estimator matrix, or a knob that does not fit the horizon (a truncation
     longer than K). The commands report such an estimator rather than stop."""
-    reason = why_unsupported(task, option_of(name))
+    reason = why_unsupported(task, option_of(name), cfg.task)
     if reason is not None:
         return None, reason
     estimator = build(cfg.estimator)

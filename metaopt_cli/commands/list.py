@@ -4,7 +4,7 @@ from importlib.resources import files
 import hydra
 from omegaconf import DictConfig
 
-from ..compat import why_unsupported
+from ..compat import UNSUPPORTED_IF, why_unsupported
 from ..config.store import GROUPS
 
 
@@ -20,16 +20,17 @@ def main(cfg: DictConfig) -> None:
     for group in GROUPS:
         print(f"  {group:10s} {', '.join(options(group)) or '(none yet)'}")
     tasks, estimators = options("task"), options("estimator")
-    print("\ntask × estimator (✓ runs; ✗ see the note):")
+    print("\ntask × estimator (✓ runs; ~ with some settings, ✗ not: see the note):")
     print(" " * 12 + "".join(f"{name:>10s}" for name in estimators))
     notes = []
     for task in tasks:
         cells = []
         for estimator in estimators:
             reason = why_unsupported(task, estimator)
-            cells.append(f"{'✓' if reason is None else '✗':>10s}")
-            if reason:
-                notes.append(f"  {task} × {estimator}: {reason}")
+            condition = UNSUPPORTED_IF.get((task, estimator), (None,))[0]
+            cells.append(f"{'✗' if reason else '~' if condition else '✓':>10s}")
+            if reason or condition:
+                notes.append(f"  {task} × {estimator}: {reason or condition}")
         print(f"  {task:10s}" + "".join(cells))
     if notes:
         print("\n" + "\n".join(notes))

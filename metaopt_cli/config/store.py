@@ -42,6 +42,7 @@ SCHEMAS = {
         "influence": tasks.InfluenceConfig,
         "maml": tasks.MAMLConfig,
         "protonet": tasks.ProtoNetConfig,
+        "hpo": tasks.HPOConfig,
     },
 }
 

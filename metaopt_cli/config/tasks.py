@@ -56,3 +56,22 @@ class ProtoNetConfig:
     queries: int = MISSING
     test_episodes: int = MISSING
     split_seed: int = MISSING
+
+
+@dataclass
+class HPOConfig:
+    _target_: str = "metaopt_cli.tasks.hpo.task.HPO"
+    horizon: int = MISSING  # K: SGD steps of one training run
+    hyperparams: List[str] = MISSING  # the learned ones, of lr, momentum, weight_decay
+    schedule: str = MISSING  # the learning rate over steps: constant | inverse_decay | per_step
+    decay_steps: float = MISSING  # τ of inverse_decay: lr₀ / (1 + t/τ)^decay
+    lr: float = MISSING  # initial values of the hyperparameters (fixed where not learned)
+    decay: float = MISSING
+    momentum: float = MISSING
+    weight_decay: float = MISSING
+    per_layer_weight_decay: bool = MISSING  # one weight decay per parameter tensor
+    batch_size: int = MISSING  # training examples per SGD step
+    val_batch: int = MISSING  # validation examples scoring each meta-step
+    objective: str = MISSING  # the validation loss at the end (final) or averaged over the run (sum)
+    eval_seeds: int = MISSING  # fresh training runs at evaluation, for each setting
+    random_search_trials: int = MISSING  # the random-search baseline's budget: trials × K inner steps

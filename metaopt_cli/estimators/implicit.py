@@ -34,11 +34,15 @@ class Implicit:
         with torch.no_grad():
             state, _ = unroll(problem, meta_params, problem.init(meta_params), 0, problem.horizon)
         state = leaves(state)
-        inner, outer = list(state.values()), list(meta_params.values())
+        # w: the state the inner objective is a function of (not, say, an optimiser's momentum buffer).
+        reached = torch.autograd.grad(problem.inner_objective(meta_params, state), list(state.values()),
+                                      create_graph=True, allow_unused=True)
+        inner = [value for value, g in zip(state.values(), reached) if g is not None]
+        inner_grads = [g for g in reached if g is not None]
+        outer = list(meta_params.values())
         meta_loss = problem.meta_loss(meta_params, state)
         loss_grads = torch.autograd.grad(meta_loss, inner + outer, allow_unused=True)
         dloss_dw = [_zero_if_none(g, t) for g, t in zip(loss_grads[: len(inner)], inner)]
-        inner_grads = torch.autograd.grad(problem.inner_objective(meta_params, state), inner, create_graph=True)
 
         def damped_hvp(vectors):
             products = torch.autograd.grad(inner_grads, inner, vectors, retain_graph=True)

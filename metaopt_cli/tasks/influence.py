@@ -6,7 +6,6 @@ the meta-loss at every step is ½(s₀ − 1)². At the steady state s₀ = 2θ 
 best θ is −1/6. Truncated backprop with short windows sees only the early, positive
 influence and pushes θ the wrong way; PES sees the whole horizon.
 """
-import json
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +16,7 @@ import torch  # noqa: E402
 
 from ..errors import UserError  # noqa: E402
 from ..estimators.problem import Tensors  # noqa: E402
+from ..tracking.metrics_file import read_records  # noqa: E402
 
 
 class InfluenceBalancing:
@@ -50,7 +50,7 @@ class InfluenceBalancing:
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
         """θ over meta-steps, against the optimum."""
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        records = read_records(run_dir / "metrics.jsonl")
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot([r["step"] for r in records], [r["theta"] for r in records], label="θ")
         ax.axhline(self.optimal_theta, color="k", linestyle="--", label="optimum θ = −1/6")

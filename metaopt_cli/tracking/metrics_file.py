@@ -19,3 +19,7 @@ class MetricsFile:
 
     def close(self) -> None:
         self.file.close()
+
+
+def read_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -3,10 +3,8 @@ accuracy, beside the same number of random real images per class."""
 import torch
 
 from ...estimators.problem import Tensors
-from ...functional import accuracies, sample_inits, sgd_step
+from ...functional import sample_inits, sgd_step, split_scores
 from .synthetic import random_real_images
-
-EVAL_CHUNK = 1024  # test images per forward pass, to bound memory on large test sets
 
 
 def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
@@ -45,9 +43,4 @@ def _train(task, generator, images, targets, lr, steps: int, data_dim: int | Non
 
 
 def _accuracy(net, params, split) -> torch.Tensor:
-    """Each network's accuracy on the whole split, computed a chunk at a time."""
-    correct = sum(
-        accuracies(net, params, split.x[i : i + EVAL_CHUNK], split.y[i : i + EVAL_CHUNK]) * len(split.y[i : i + EVAL_CHUNK])
-        for i in range(0, len(split.y), EVAL_CHUNK)
-    )
-    return correct / len(split.y)
+    return split_scores(net, params, split.x, split.y)[1]

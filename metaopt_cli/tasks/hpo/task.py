@@ -1,0 +1,83 @@
+"""Hyperparameter optimisation by meta-gradients (Maclaurin et al. 2015; Lorraine et al. 2020;
+the PES paper's learning-rate schedules): learn the hyperparameters of a network's training
+run, SGD with momentum on the training split for K steps, for its validation loss."""
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...data.splits import SplitData
+from ...errors import UserError
+from ...estimators.problem import Tensors
+from ...functional import sample_inits
+from .evaluate import evaluate_hyperparams
+from .hyperparams import Hyperparams
+from .picture import save_schedule_picture
+from .problem import OBJECTIVES, HPOProblem
+
+
+class HPO:
+    def __init__(
+        self,
+        data: SplitData,
+        make_backbone: Callable[..., nn.Module],
+        device: torch.device,
+        horizon: int,
+        hyperparams: list[str],
+        schedule: str,
+        decay_steps: float,
+        lr: float,
+        decay: float,
+        momentum: float,
+        weight_decay: float,
+        per_layer_weight_decay: bool,
+        batch_size: int,
+        val_batch: int,
+        objective: str,
+        eval_seeds: int,
+        random_search_trials: int,
+    ):
+        for name, value in dict(horizon=horizon, batch_size=batch_size, val_batch=val_batch, eval_seeds=eval_seeds,
+                                random_search_trials=random_search_trials).items():
+            if value < 1:
+                raise UserError(f"task.{name} must be at least 1, got {value}")
+        if objective not in OBJECTIVES:
+            raise UserError(f"task.objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
+        self.data, self.device, self.objective = data, device, objective
+        self.batch_size, self.val_batch = batch_size, val_batch
+        self.eval_seeds, self.random_search_trials = eval_seeds, random_search_trials
+        self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
+        self.net = self.make_net().to(device)  # the architecture; its own weights are never used
+        decayed = tuple(name for name, _ in self.net.named_parameters()) if per_layer_weight_decay else ()
+        self.hyperparams = Hyperparams(tuple(hyperparams), schedule, horizon, decay_steps, lr, decay, momentum,
+                                       weight_decay, decayed)
+
+    def init_meta_params(self, generator: torch.Generator) -> Tensors:
+        return self.hyperparams.init_meta_params(self.device)
+
+    def sample(self, generator: torch.Generator, count: int) -> HPOProblem:
+        """`count` training runs from fresh initialisations, each with its own minibatches (drawn
+        with replacement; the whole split when task.batch_size covers it), scored on a batch of
+        the validation split."""
+        train, scored = self.data.train, self.data.val
+        shape = (self.hyperparams.horizon, count)
+        if self.batch_size >= len(train.y):  # full-batch gradient descent
+            batches = torch.arange(len(train.y), device=self.device).expand(*shape, -1)
+        else:
+            batches = torch.randint(len(train.y), (*shape, self.batch_size), generator=generator, device=self.device)
+        size = min(self.val_batch, len(scored.y))
+        chosen = torch.randperm(len(scored.y), generator=generator, device=self.device)[:size]
+        return HPOProblem(self.net, self.hyperparams, sample_inits(self.make_net, count, generator, self.device),
+                          train.x, train.y, batches, scored.x[chosen], scored.y[chosen], self.objective)
+
+    def log_values(self, meta_params: Tensors) -> dict[str, float]:
+        return self.hyperparams.readable(self.hyperparams.complete(meta_params))
+
+    def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        return evaluate_hyperparams(self, meta_params, generator)
+
+    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+        path = run_dir / "schedule.png"
+        save_schedule_picture(self.hyperparams, self.hyperparams.complete(meta_params), run_dir / "metrics.jsonl", path)
+        return [path]
