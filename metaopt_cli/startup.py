@@ -1,6 +1,7 @@
 """Compose every configuration a command line asks for and check it before anything runs."""
 import dataclasses
 import difflib
+import re
 
 from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -47,12 +48,19 @@ def describe_config_error(error: Exception) -> str:
     if isinstance(error, MissingConfigException) and error.options:
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
         return f"unknown {group or 'config'} '{option}': choose one of {', '.join(sorted(error.options))}"
-    cause = error.__cause__ or error
+    # Hydra wraps OmegaConf's error, which names the key, as its cause or (composing an
+    # experiment) its context.
+    context = error.__context__ if isinstance(error.__context__, OmegaConfBaseException) else None
+    cause = error.__cause__ or context or error
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     if message.startswith("Ambiguous value"):
         return f"{message}: add -m to run one job per value (a sweep)"
     key = getattr(cause, "full_key", None)
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
+        source = re.match(r"In '(experiment/[^']+)'", str(error))
+        if source:  # an experiment's knob for its own choice of a group, which the command line changed
+            return (f"unknown key '{key}': {source.group(1)} sets it for the {key.split('.')[0]} it chooses; "
+                    f"keep that {key.split('.')[0]}, or run without the experiment")
         return f"unknown key '{key}'{_suggestion(cause)} (metaopt {{command}} --cfg job shows every key)"
     where = f"{key}: " if key and key not in message else ""
     return f"{where}{message}"

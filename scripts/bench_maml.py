@@ -27,7 +27,9 @@ On CPU, metaopt's tasks batched under vmap make each tensor meta-batch times lar
 peak several times higher than the peers' one-task-at-a-time loops. glibc's malloc serves such
 blocks with fresh mmaps and returns them on free, so their page faults (sys time) are much of
 metaopt's time at 84x84; MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
-in the environment shows how much.
+in the environment shows how much. With `--batching loop` metaopt goes task by task as the peers
+do: backprop then holds one task's graph at a time and batch norm runs torch's fused kernel
+(exact outside vmap), and its time and peak memory match theirs.
 
     python scripts/bench_maml.py --device cpu --image-size 84 --iterations 5
     python scripts/bench_maml.py --device cuda --backbone resnet12

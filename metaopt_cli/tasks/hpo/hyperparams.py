@@ -95,6 +95,7 @@ class Hyperparams:
             return {name: decay[self.decayed.index(name)] for name in names}
         return {name: decay for name in names}
 
+    @torch.no_grad()
     def readable(self, hp: Tensors) -> dict[str, float]:
         """The hyperparameters in their own units: lr₀ (or the mean per-step lr), momentum, weight decay."""
         values = {"lr": float(self.lr_at(hp, 0)), "momentum": float(self.momentum_of(hp))}
