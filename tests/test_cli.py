@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, assert_user_error, read_json, run_cli
-from torchvision_files import write_mnist
+from torchvision_files import train_on_stand_in_mnist
 
 SUMMARY_KEYS = {"distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc", "random_real_test_acc_std"}
 
@@ -121,16 +121,10 @@ def test_non_finite_meta_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path)
 def test_mnist_experiment_runs_on_stand_in_files(tmp_path):
     """The published-style setup end to end — Conv-4 with instance norm, RaT-BPTT windows —
     on small files in MNIST's real format, shrunk to seconds."""
-    write_mnist(tmp_path / "data", "MNIST", n_train=80, n_test=20)
-    result = run_cli(
-        ["train", "experiment=distill_mnist_10ipc", f"data.root={tmp_path / 'data'}", "data.val_size=20",
-         "task.images_per_class=2", "task.horizon=4", "estimator.truncation=2", "backbone.width=8",
-         "trainer.meta_steps=2", "trainer.eval_every=1", "task.eval_models=2", "task.eval_steps=2",
-         "trainer.progress=false", "logger=none", "hydra.run.dir=run"],
-        tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = read_json(tmp_path / "run" / "summary.json")
+    run = train_on_stand_in_mnist(tmp_path, "distill_mnist_10ipc", [
+        "task.images_per_class=2", "task.horizon=4", "estimator.truncation=2", "backbone.width=8",
+        "trainer.meta_steps=2", "trainer.eval_every=1", "task.eval_models=2", "task.eval_steps=2"])
+    summary = read_json(run / "summary.json")
     assert (summary["data"], summary["backbone"], summary["steps"]) == ("mnist", "conv4", 2)
-    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "distilled_test_acc" in metrics[0] and 2 <= metrics[0]["window_end"] <= 4

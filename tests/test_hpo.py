@@ -18,7 +18,7 @@ from metaopt_cli.tasks.hpo.evaluate import _best_trial
 from metaopt_cli.tasks.hpo.task import HPO
 
 from conftest import assert_user_error, read_json, run_cli
-from torchvision_files import write_mnist
+from torchvision_files import train_on_stand_in_mnist
 
 HPO_TINY = ["task=hpo", "trainer.meta_steps=6", "trainer.meta_batch=1", "trainer.progress=false", "task.horizon=20",
             "task.decay_steps=20", "task.eval_seeds=2", "task.random_search_trials=4", "logger=none"]
@@ -165,18 +165,12 @@ def test_bad_input_is_one_error_line(tmp_path, override, fragments):
 def test_mnist_schedule_experiment_runs_on_stand_in_files(tmp_path):
     """The PES paper's setup end to end — the two-layer MLP, online PES windows — on small
     files in MNIST's real format, shrunk to seconds."""
-    write_mnist(tmp_path / "data", "MNIST", n_train=80, n_test=20)
-    result = run_cli(
-        ["train", "experiment=hpo_mnist_lr_schedule", f"data.root={tmp_path / 'data'}", "data.val_size=20",
-         "task.horizon=12", "task.decay_steps=12", "task.batch_size=10", "task.eval_seeds=2",
-         "task.random_search_trials=3", "estimator.truncation=4", "estimator.particles=2", "trainer.meta_steps=6",
-         "trainer.progress=false", "logger=none", "hydra.run.dir=run"],
-        tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = read_json(tmp_path / "run" / "summary.json")
+    run = train_on_stand_in_mnist(tmp_path, "hpo_mnist_lr_schedule", [
+        "task.horizon=12", "task.decay_steps=12", "task.batch_size=10", "task.eval_seeds=2",
+        "task.random_search_trials=3", "estimator.truncation=4", "estimator.particles=2", "trainer.meta_steps=6"])
+    summary = read_json(run / "summary.json")
     assert (summary["data"], summary["estimator"], summary["steps"]) == ("mnist", "pes", 6)
-    assert math.isfinite(summary["learned_test_acc"]) and (tmp_path / "run" / "schedule.png").exists()
+    assert math.isfinite(summary["learned_test_acc"]) and (run / "schedule.png").exists()
 
 
 def test_list_says_where_implicit_serves_hpo(tmp_path):
