@@ -32,11 +32,12 @@ do: backprop then holds one task's graph at a time and batch norm runs torch's f
 (exact outside vmap), and its time and peak memory match theirs.
 
     python scripts/bench_maml.py --device cpu --image-size 84 --iterations 5
-    python scripts/bench_maml.py --device cuda --backbone resnet12
+    python scripts/bench_maml.py --device cuda --backbone resnet12 --precision bf16
 
 The last line printed is one JSON object with the figures.
 """
 import argparse
+import contextlib
 import copy
 import functools
 import importlib.util
@@ -219,16 +220,52 @@ def timed(work, device) -> float:
     return 1e3 * (time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def precision(kind: str, device):
+    """fp32; tf32: float32 matmuls and convolutions on TF32 tensor cores (CUDA); bf16: autocast
+    to bfloat16. Every library runs under the same setting."""
+    if kind == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+        return
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    if kind == "tf32":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
+    else:  # torch's defaults leave cuDNN's convolutions on TF32: fp32 means full float32
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cudnn.allow_tf32 = saved[1]
+
+
+def precision_cost(args, device) -> float:
+    """The accuracy cost of --precision: ‖g − g_fp32‖ / ‖g_fp32‖ for metaopt's meta-gradient g
+    under it, at the benchmark's shapes."""
+    run = build_all(["metaopt"], args, args.image_size, device, torch.float32, seed=2)["metaopt"]
+    with precision("fp32", device):
+        reference = run.meta_gradient()
+    with precision(args.precision, device):
+        reduced = run.meta_gradient()
+    flat = torch.cat([value.flatten() for value in reference.values()])
+    error = torch.cat([(reduced[name].float() - reference[name]).flatten() for name in reference])
+    return (error.norm() / flat.norm()).item()
+
+
 def benchmark(libraries, args, device) -> tuple[dict, dict]:
     runs = build_all(libraries, args, args.image_size, device, torch.float32, seed=0)
-    for _ in range(args.warmup):
-        for run in runs.values():
-            run.meta_iteration()
-    times = {lib: [] for lib in libraries}
-    for _ in range(args.iterations):
-        for lib, run in runs.items():
-            times[lib].append(timed(run.meta_iteration, device))
-    peaks = {lib: measure_peak(run.meta_iteration, device)[1] for lib, run in runs.items()}
+    with precision(args.precision, device):
+        for _ in range(args.warmup):
+            for run in runs.values():
+                run.meta_iteration()
+        times = {lib: [] for lib in libraries}
+        for _ in range(args.iterations):
+            for lib, run in runs.items():
+                times[lib].append(timed(run.meta_iteration, device))
+        peaks = {lib: measure_peak(run.meta_iteration, device)[1] for lib, run in runs.items()}
     return times, peaks
 
 
@@ -244,6 +281,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--inner-steps", type=int, default=5)
     parser.add_argument("--batching", choices=("vmap", "loop"), default="vmap",
                         help="metaopt's task.batching: the meta-batch under vmap, or task by task")
+    parser.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                        help="every library's arithmetic: float32, TF32 tensor cores (CUDA), or bfloat16 autocast")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
@@ -279,9 +318,14 @@ def main(argv=None) -> None:
             print(f"{lib}: not installed, skipped; install the peers with {INSTALL_PEERS}")
     print(f"{WAYS}-way {SHOTS}-shot, {QUERIES} queries per class, {args.backbone} ({args.norm} norm) on "
           f"{args.image_size}x{args.image_size}x3, meta-batch {args.meta_batch}, "
-          f"{args.inner_steps} inner SGD steps (second order), "
+          f"{args.inner_steps} inner SGD steps (second order), {args.precision}, "
           f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     differences = check_agreement(libraries, args, device)
+    cost = None
+    if args.precision != "fp32":
+        cost = precision_cost(args, device)
+        print(f"accuracy cost of {args.precision}: metaopt's meta-gradient differs from float32's by {cost:.3e} "
+              "of its norm")
     times, peaks = benchmark(libraries, args, device)
     ms = {lib: statistics.median(values) for lib, values in times.items()}
 
@@ -289,6 +333,7 @@ def main(argv=None) -> None:
         **{f"{lib}_ms": ms.get(lib) for lib in IMPLEMENTATIONS},
         **{f"speedup_vs_{lib}": ms[lib] / ms["metaopt"] if lib in ms else None for lib in PEERS},
         "device": args.device, "backbone": args.backbone, "norm": args.norm, "batching": args.batching,
+        "precision": args.precision, "precision_rel_diff": cost,
         "image_size": args.image_size,
         "meta_batch": args.meta_batch, "inner_steps": args.inner_steps, "iterations": args.iterations,
         **{f"{lib}_peak_bytes": peaks.get(lib) for lib in IMPLEMENTATIONS},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on a machine with a GPU: install, the CUDA tests, `metaopt bench` on CUDA, then
-# MAML against higher and torchopt (Conv-4 and ResNet-12, both batchings). Sized to finish in
+# MAML against higher and torchopt (Conv-4 and ResNet-12, both batchings; ResNet-12 also with
+# TF32 and bf16 autocast, with their accuracy cost). Sized to finish in
 # a few minutes. Results land in $OUT (or ./gpu_check): text, and bench/ with bench.json and
 # bench.png.
 set -euo pipefail
@@ -16,4 +17,8 @@ for backbone in conv4 resnet12; do
     python scripts/bench_maml.py --device cuda --backbone "$backbone" --batching "$batching" --iterations 20 2>&1 \
       | tee "$out/bench_maml_${backbone}_${batching}.txt"
   done
+done
+for precision in tf32 bf16; do
+  python scripts/bench_maml.py --device cuda --backbone resnet12 --precision "$precision" --iterations 20 2>&1 \
+    | tee "$out/bench_maml_resnet12_vmap_${precision}.txt"
 done

@@ -78,3 +78,17 @@ def test_a_missing_peer_is_skipped_with_how_to_install_it():
         assert figures[f"{peer}_ms"] is None and figures[f"speedup_vs_{peer}"] is None
         assert f'{peer}: not installed, skipped; install the peers with pip install -e ".[bench]"' in result.stdout
     assert "agreement: no peer installed to compare with" in result.stdout
+
+
+def test_bf16_runs_every_library_and_reports_its_accuracy_cost():
+    """--precision bf16 autocasts the timed meta-iterations and says how far its meta-gradient
+    lies from float32's: measurably, since bfloat16 keeps 8 bits of mantissa, yet close."""
+    result, figures = bench(*TINY, "--precision", "bf16", hide=PEERS)
+    assert figures["precision"] == "bf16"
+    assert 1e-4 < figures["precision_rel_diff"] < 0.5
+    assert "accuracy cost of bf16" in result.stdout
+
+
+def test_fp32_reports_no_accuracy_cost(tiny):
+    _, figures = tiny
+    assert figures["precision"] == "fp32" and figures["precision_rel_diff"] is None
