@@ -18,6 +18,10 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("protonet", "tbptt"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
     ("protonet", "pes"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
     ("protonet", "implicit"): "Prototypical Networks have no inner loop, so no inner optimum: use backprop",
+    ("learned_opt", "implicit"): (
+        "a learned optimizer is judged along its whole training run, not at an inner optimum, so the implicit "
+        "function theorem does not apply: use pes, tbptt, es or backprop"
+    ),
     ("influence", "implicit"): (
         "the linear system is not an optimisation, so it has no inner objective for the implicit "
         "function theorem: use pes, es, forward or backprop"

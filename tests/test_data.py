@@ -176,3 +176,14 @@ def test_cifar10(tmp_path, monkeypatch):
 def test_cifar10_missing(tmp_path):
     with pytest.raises(UserError, match="cifar-10-batches-py"):
         torchvision_sets.load(name="cifar10", root=str(tmp_path))
+
+
+def test_image_size_shrinks_by_area_averaging(tmp_path):
+    """data.image_size=8: 28×28 MNIST-format images become 8×8 (learned_optimization's small
+    tasks); each 8×8 pixel is a mean of the original's, so the standardised values stay finite."""
+    write_mnist(tmp_path, "FashionMNIST", n_train=40, n_test=10)
+    data = torchvision_sets.load(name="fashion_mnist", root=str(tmp_path), val_size=10, image_size=8)
+    assert data.in_shape == (1, 8, 8) and data.train.x.shape == (30, 1, 8, 8) and data.test.x.shape == (10, 1, 8, 8)
+    assert torch.isfinite(data.train.x).all()
+    with pytest.raises(UserError, match="data.image_size"):
+        torchvision_sets.load(name="fashion_mnist", root=str(tmp_path), val_size=10, image_size=-1)

@@ -27,9 +27,10 @@ def write_mnist(root: Path, folder: str, n_train: int = 60, n_test: int = 20) ->
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
 
 
-def train_on_stand_in_mnist(tmp_path: Path, experiment: str, overrides: list[str]) -> Path:
-    """`metaopt train experiment=…` on small files in MNIST's real format; its run directory."""
-    write_mnist(tmp_path / "data", "MNIST", n_train=80, n_test=20)
+def train_on_stand_in_mnist(tmp_path: Path, experiment: str, overrides: list[str], folder: str = "MNIST") -> Path:
+    """`metaopt train experiment=…` on small files in MNIST's real format (or Fashion-MNIST's,
+    the same format in `FashionMNIST/`); its run directory."""
+    write_mnist(tmp_path / "data", folder, n_train=80, n_test=20)
     result = run_cli(["train", f"experiment={experiment}", f"data.root={tmp_path / 'data'}", "data.val_size=20",
                       *overrides, "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

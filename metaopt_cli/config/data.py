@@ -20,6 +20,7 @@ class TorchvisionConfig:
     download: bool = MISSING
     val_size: int = MISSING
     split_seed: int = MISSING
+    image_size: int = MISSING  # resize to image_size × image_size; 0: as stored
 
 
 @dataclass

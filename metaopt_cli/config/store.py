@@ -43,6 +43,7 @@ SCHEMAS = {
         "maml": tasks.MAMLConfig,
         "protonet": tasks.ProtoNetConfig,
         "hpo": tasks.HPOConfig,
+        "learned_opt": tasks.LearnedOptConfig,
     },
 }
 

@@ -75,3 +75,19 @@ class HPOConfig:
     objective: str = MISSING  # the validation loss at the end (final) or averaged over the run (sum)
     eval_seeds: int = MISSING  # fresh training runs at evaluation, for each setting
     random_search_trials: int = MISSING  # the random-search baseline's budget: trials × K inner steps
+
+
+@dataclass
+class LearnedOptConfig:
+    _target_: str = "metaopt_cli.tasks.lopt.task.LearnedOpt"
+    horizon: int = MISSING  # K: training steps of one inner problem
+    hidden: int = MISSING  # units in each of the rule's two hidden layers
+    batch_size: int = MISSING  # training examples per inner step
+    scored: str = MISSING  # the split whose loss along the run is the meta-objective: train | val
+    scored_batch_size: int = MISSING  # its examples scoring every step
+    step_mult: float = MISSING  # update = direction · exp(magnitude · exp_mult) · step_mult
+    exp_mult: float = MISSING
+    test_horizon: int = MISSING  # meta-test training steps (longer than K shows generalisation)
+    test_seeds: int = MISSING  # held-out networks at meta-test
+    adam_lrs: List[float] = MISSING  # the tuned baselines' learning-rate grids
+    sgd_lrs: List[float] = MISSING

@@ -17,9 +17,14 @@ DATASETS = {
 }
 
 
-def load(name: str, root: str, download: bool = False, val_size: int = 5000, split_seed: int = 0) -> SplitData:
+def load(name: str, root: str, download: bool = False, val_size: int = 5000, split_seed: int = 0,
+         image_size: int = 0) -> SplitData:
+    """image_size > 0 resizes every image to image_size × image_size (area averaging), as
+    learned-optimizer benchmarks shrink Fashion-MNIST to 8×8."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset data.name={name!r}: choose one of {', '.join(DATASETS)}")
+    if image_size < 0:
+        raise UserError(f"data.image_size must be 0 (as stored) or positive, got {image_size}")
     dataset_class, folder = DATASETS[name]
     root = os.path.abspath(os.path.expanduser(root))
 
@@ -29,7 +34,7 @@ def load(name: str, root: str, download: bool = False, val_size: int = 5000, spl
         f"pass data.download=true to fetch it, or data.root=<folder that holds {folder}>",
     )
 
-    x, y = _pixels(official_train), _labels(official_train)
+    x, y = _pixels(official_train, image_size), _labels(official_train)
     if not 0 < val_size < len(y):
         raise UserError(
             f"data.val_size={val_size} must be between 1 and {len(y) - 1}: "
@@ -42,18 +47,20 @@ def load(name: str, root: str, download: bool = False, val_size: int = 5000, spl
         name,
         Split(x[train], y[train]),
         Split(x[val], y[val]),
-        Split(_pixels(official_test), _labels(official_test)),
+        Split(_pixels(official_test, image_size), _labels(official_test)),
         len(official_train.classes),
     )
 
 
-def _pixels(dataset: VisionDataset) -> torch.Tensor:
-    """[N, C, H, W] uint8 from MNIST's [N, H, W] tensor or CIFAR's [N, H, W, C] numpy array."""
+def _pixels(dataset: VisionDataset, image_size: int) -> torch.Tensor:
+    """[N, C, H, W] from MNIST's [N, H, W] tensor or CIFAR's [N, H, W, C] numpy array: uint8, or
+    float pixels when resized."""
     data = torch.as_tensor(dataset.data)
-    if data.dim() == 3:
-        return data.unsqueeze(1)
     # contiguous: a permuted view would carry channels-last strides into every later op.
-    return data.permute(0, 3, 1, 2).contiguous()
+    data = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2).contiguous()
+    if image_size:
+        return torch.nn.functional.interpolate(data.float(), size=(image_size, image_size), mode="area")
+    return data
 
 
 def _labels(dataset: VisionDataset) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""A meta-trained update rule as a torch.optim.Optimizer, to train any model outside metaopt:
+
+    optimizer = LearnedOptimizer.from_run(model.parameters(), "outputs/2026-11-27/18-00-00")
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+"""
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ...checkpoint import load_checkpoint
+from ...errors import UserError
+from ...estimators.problem import Tensors
+from . import rule
+
+
+class LearnedOptimizer(torch.optim.Optimizer):
+    def __init__(self, params, rule_weights: Tensors, step_mult: float, exp_mult: float):
+        super().__init__(params, {"step_mult": step_mult, "exp_mult": exp_mult})
+        self.rule = {name: value.detach() for name, value in rule_weights.items()}
+
+    @classmethod
+    def from_run(cls, params, run_dir: str | Path) -> "LearnedOptimizer":
+        """The rule a `metaopt train task=learned_opt` run saved in its checkpoint."""
+        run_dir = Path(run_dir)
+        checkpoint = load_checkpoint(run_dir)
+        if checkpoint.get("task") != "learned_opt":
+            raise UserError(f"the checkpoint in {run_dir} holds {checkpoint.get('task')} meta-parameters, not a "
+                            "learned optimizer: pass the directory of a task=learned_opt run")
+        task = OmegaConf.load(run_dir / ".hydra" / "config.yaml").task
+        return cls(params, checkpoint["meta_params"], task.step_mult, task.exp_mult)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state.update(t=0, moments=rule.init_moments(param))
+                weights = {name: value.to(param) for name, value in self.rule.items()}
+                new_value, state["moments"] = rule.update(weights, param, param.grad, state["moments"], state["t"],
+                                                          group["step_mult"], group["exp_mult"])
+                param.copy_(new_value)
+                state["t"] += 1
+        return loss

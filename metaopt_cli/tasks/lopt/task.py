@@ -1,0 +1,85 @@
+"""Learned optimizers (Andrychowicz et al. 2016; Metz et al. 2019, 2020): meta-learn the update
+rule that trains a backbone, on a distribution of inner problems (fresh initialisations and
+minibatch orders), for the loss along the whole training run."""
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...data.splits import SplitData
+from ...errors import UserError
+from ...estimators.problem import Tensors
+from ...functional import sample_inits
+from . import rule
+from .meta_test import meta_test
+from .picture import save_meta_test_picture
+from .problem import LOptProblem
+
+SCORED = ("train", "val")
+
+
+class LearnedOpt:
+    def __init__(
+        self,
+        data: SplitData,
+        make_backbone: Callable[..., nn.Module],
+        device: torch.device,
+        horizon: int,
+        hidden: int,
+        batch_size: int,
+        scored: str,
+        scored_batch_size: int,
+        step_mult: float,
+        exp_mult: float,
+        test_horizon: int,
+        test_seeds: int,
+        adam_lrs: list[float],
+        sgd_lrs: list[float],
+    ):
+        for name, value in dict(horizon=horizon, hidden=hidden, batch_size=batch_size, test_horizon=test_horizon,
+                                test_seeds=test_seeds, scored_batch_size=scored_batch_size).items():
+            if value < 1:
+                raise UserError(f"task.{name} must be at least 1, got {value}")
+        if scored not in SCORED:
+            raise UserError(f"task.scored must be one of {', '.join(SCORED)}, got '{scored}'")
+        if not (step_mult > 0 and exp_mult > 0):
+            raise UserError(f"task.step_mult and task.exp_mult must be positive, got {step_mult} and {exp_mult}")
+        if not adam_lrs or not sgd_lrs or min(*adam_lrs, *sgd_lrs) <= 0:
+            raise UserError("task.adam_lrs and task.sgd_lrs must be non-empty lists of positive learning rates")
+        self.data, self.device, self.horizon, self.hidden = data, device, horizon, hidden
+        self.batch_size, self.scored, self.scored_batch_size = batch_size, scored, scored_batch_size
+        self.step_mult, self.exp_mult = step_mult, exp_mult
+        self.test_horizon, self.test_seeds = test_horizon, test_seeds
+        self.baseline_lrs = {"adam": list(adam_lrs), "sgd": list(sgd_lrs)}
+        self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
+        self.net = self.make_net().to(device)  # the architecture; its own weights are never used
+        self.last_curves: dict | None = None
+
+    def init_meta_params(self, generator: torch.Generator) -> Tensors:
+        return rule.init_rule(self.hidden, generator, self.device)
+
+    def scored_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        split = getattr(self.data, self.scored)
+        chosen = torch.randperm(len(split.y), generator=generator, device=self.device)[:self.scored_batch_size]
+        return split.x[chosen], split.y[chosen]
+
+    def sample(self, generator: torch.Generator, count: int) -> LOptProblem:
+        """`count` fresh networks, each with its own minibatch order."""
+        train = self.data.train
+        batches = torch.randint(len(train.y), (self.horizon, count, min(self.batch_size, len(train.y))),
+                                generator=generator, device=self.device)
+        return LOptProblem(self.net, sample_inits(self.make_net, count, generator, self.device), train.x, train.y,
+                           batches, *self.scored_batch(generator), self.horizon, self.step_mult, self.exp_mult)
+
+    def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        results, self.last_curves = meta_test(self, meta_params, generator)
+        return results
+
+    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+        """meta_test.png from the last evaluation's curves (kept as JSON beside it)."""
+        (run_dir / "meta_test.json").write_text(json.dumps(self.last_curves) + "\n")
+        path = run_dir / "meta_test.png"
+        save_meta_test_picture(self.last_curves, self.horizon, path)
+        return [path]
