@@ -24,6 +24,14 @@ def sample_inits(make_net: Callable[[], nn.Module], count: int, generator: torch
     return {name: value.detach().to(device) for name, value in params.items()}
 
 
+def minibatches(size: int, steps: int, runs: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """int64 [steps, runs, batch]: each training run's minibatch of a split of `size` examples at
+    every step, drawn with replacement; the whole split, in order, when batch_size covers it."""
+    if batch_size >= size:  # full-batch gradient descent
+        return torch.arange(size, device=generator.device).expand(steps, runs, -1)
+    return torch.randint(size, (steps, runs, batch_size), generator=generator, device=generator.device)
+
+
 def loss_fn(net: nn.Module) -> Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor]:
     """Cross-entropy against class indices or soft labels (rows of probabilities)."""
 

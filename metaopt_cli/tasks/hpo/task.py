@@ -10,7 +10,7 @@ from torch import nn
 from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
-from ...functional import sample_inits
+from ...functional import minibatches, sample_inits
 from .evaluate import evaluate_hyperparams
 from .hyperparams import Hyperparams
 from .picture import save_schedule_picture
@@ -61,11 +61,7 @@ class HPO:
         with replacement; the whole split when task.batch_size covers it), scored on a batch of
         the validation split."""
         train, scored = self.data.train, self.data.val
-        shape = (self.hyperparams.horizon, count)
-        if self.batch_size >= len(train.y):  # full-batch gradient descent
-            batches = torch.arange(len(train.y), device=self.device).expand(*shape, -1)
-        else:
-            batches = torch.randint(len(train.y), (*shape, self.batch_size), generator=generator, device=self.device)
+        batches = minibatches(len(train.y), self.hyperparams.horizon, count, self.batch_size, generator)
         size = min(self.val_batch, len(scored.y))
         chosen = torch.randperm(len(scored.y), generator=generator, device=self.device)[:size]
         return HPOProblem(self.net, self.hyperparams, sample_inits(self.make_net, count, generator, self.device),

@@ -4,8 +4,8 @@ Every optimizer sees the same initialisations and minibatches; the curve is the 
 scored batch after every step, averaged over seeds."""
 import torch
 
-from ...functional import sample_inits
 from ...estimators.problem import Tensors
+from ...functional import minibatches, sample_inits
 from .optimizer import LearnedOptimizer
 
 BASELINES = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -15,8 +15,7 @@ def meta_test(task, meta_params: Tensors, generator: torch.Generator) -> tuple[d
     """The summary figures and the curves {name: [loss after step 0..T]}."""
     train = task.data.train
     inits = sample_inits(task.make_net, task.test_seeds, generator, task.device)
-    batches = torch.randint(len(train.y), (task.test_horizon, task.test_seeds, min(task.batch_size, len(train.y))),
-                            generator=generator, device=task.device)
+    batches = minibatches(len(train.y), task.test_horizon, task.test_seeds, task.batch_size, generator)
     scored_x, scored_y = task.scored_batch(generator)
 
     def curve(make_optimizer) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch import nn
 from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
-from ...functional import sample_inits
+from ...functional import minibatches, sample_inits
 from . import rule
 from .meta_test import meta_test
 from .picture import save_meta_test_picture
@@ -68,8 +68,7 @@ class LearnedOpt:
     def sample(self, generator: torch.Generator, count: int) -> LOptProblem:
         """`count` fresh networks, each with its own minibatch order."""
         train = self.data.train
-        batches = torch.randint(len(train.y), (self.horizon, count, min(self.batch_size, len(train.y))),
-                                generator=generator, device=self.device)
+        batches = minibatches(len(train.y), self.horizon, count, self.batch_size, generator)
         return LOptProblem(self.net, sample_inits(self.make_net, count, generator, self.device), train.x, train.y,
                            batches, *self.scored_batch(generator), self.horizon, self.step_mult, self.exp_mult)
 
