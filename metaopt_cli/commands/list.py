@@ -21,7 +21,8 @@ def main(cfg: DictConfig) -> None:
         print(f"  {group:10s} {', '.join(options(group)) or '(none yet)'}")
     tasks, estimators = options("task"), options("estimator")
     print("\ntask × estimator (✓ runs; ~ with some settings, ✗ not: see the note):")
-    print(" " * 12 + "".join(f"{name:>10s}" for name in estimators))
+    width = max(map(len, tasks)) + 1
+    print(" " * (width + 2) + "".join(f"{name:>10s}" for name in estimators))
     notes = []
     for task in tasks:
         cells = []
@@ -31,6 +32,6 @@ def main(cfg: DictConfig) -> None:
             cells.append(f"{'✗' if reason else '~' if condition else '✓':>10s}")
             if reason or condition:
                 notes.append(f"  {task} × {estimator}: {reason or condition}")
-        print(f"  {task:10s}" + "".join(cells))
+        print(f"  {task:{width}s}" + "".join(cells))
     if notes:
         print("\n" + "\n".join(notes))
