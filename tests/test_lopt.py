@@ -21,48 +21,50 @@ from torchvision_files import train_on_stand_in_mnist
 LOPT_TINY = ["task=learned_opt", "estimator=backprop", "task.horizon=6", "task.test_horizon=12", "task.test_seeds=2",
              "task.adam_lrs=[0.01]", "task.sgd_lrs=[0.1]", "trainer.meta_steps=3", "trainer.meta_batch=2",
              "trainer.progress=false", "logger=none"]
-SETTINGS = dict(horizon=5, hidden=8, batch_size=16, scored="train", scored_batch_size=64, step_mult=0.01,
+SETTINGS = dict(horizon=5, optimizer="mlp", hidden=8, batch_size=16, scored="train", scored_batch_size=64, step_mult=0.01,
                 exp_mult=0.01, test_horizon=10, test_seeds=2, adam_lrs=[0.01], sgd_lrs=[0.1])
 
 
-def float64_problem(runs: int = 2):
+def float64_problem(runs: int = 2, optimizer: str = "mlp"):
     data = load()
     data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
     torch.set_default_dtype(torch.float64)
     try:
         task = LearnedOpt(data, lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [8]), torch.device("cpu"),
-                          **SETTINGS)
+                          **{**SETTINGS, "optimizer": optimizer, "hidden": 8 if optimizer == "mlp" else 3})
         generator = torch.Generator().manual_seed(0)
         meta_params = task.init_meta_params(generator)
         # A rule that moves the weights visibly, so every path of the meta-gradient carries weight.
-        meta_params["b2"] = torch.tensor([1.0, 0.0])
+        meta_params["b2" if optimizer == "mlp" else "b_out"] = torch.tensor([1.0, 0.0][:2 if optimizer == "mlp" else 1])
         return task, task.sample(generator, runs), meta_params
     finally:
         torch.set_default_dtype(torch.float32)
 
 
-def test_the_torch_optimizer_applies_the_inner_loops_rule():
+@pytest.mark.parametrize("optimizer", ["mlp", "lstm"])
+def test_the_torch_optimizer_applies_the_inner_loops_rule(optimizer):
     """Training one network with LearnedOptimizer on the problem's minibatches ends where the
     functional inner loop does."""
-    task, problem, meta_params = float64_problem(runs=1)
+    task, problem, meta_params = float64_problem(runs=1, optimizer=optimizer)
     state = problem.init(meta_params)
     with torch.no_grad():
         for t in range(problem.horizon):
             state = problem.step(meta_params, state, t)
     net = task.make_net().double()
     net.load_state_dict({name: value[0] for name, value in problem.init_params.items()}, strict=False)
-    optimizer = LearnedOptimizer(net.parameters(), meta_params, task.step_mult, task.exp_mult)
+    learned = LearnedOptimizer(net.parameters(), meta_params, task.rule)
     for t in range(problem.horizon):
-        optimizer.zero_grad()
+        learned.zero_grad()
         batch = problem.batches[t, 0]
         F.cross_entropy(net(problem.train_x[batch]), problem.train_y[batch]).backward()
-        optimizer.step()
+        learned.step()
     for name, value in net.named_parameters():
         torch.testing.assert_close(value.detach(), state["w/" + name][0], rtol=1e-10, atol=1e-12)
 
 
-def test_backprop_and_forward_mode_agree_on_the_rules_meta_gradient():
-    _, problem, meta_params = float64_problem()
+@pytest.mark.parametrize("optimizer", ["mlp", "lstm"])
+def test_backprop_and_forward_mode_agree_on_the_rules_meta_gradient(optimizer):
+    _, problem, meta_params = float64_problem(optimizer=optimizer)
     generator = torch.Generator()
     reverse = Backprop(checkpoint=False).estimate(problem, meta_params, generator)[0]
     forward = Forward("exact", directions=1, max_tangents=2048, chunk=256).estimate(problem, meta_params, generator)[0]
@@ -71,10 +73,11 @@ def test_backprop_and_forward_mode_agree_on_the_rules_meta_gradient():
         torch.testing.assert_close(forward[name], reverse[name], rtol=1e-7, atol=1e-12)
 
 
-def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path):
+@pytest.mark.parametrize("optimizer", ["mlp", "lstm"])
+def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path, optimizer):
     """The README's use: a run's rule, loaded by LearnedOptimizer.from_run, trains a model the
     task never saw (a linear regression), lowering its loss."""
-    result = run_cli(["train", *LOPT_TINY, "hydra.run.dir=run"], tmp_path)
+    result = run_cli(["train", *LOPT_TINY, f"task.optimizer={optimizer}", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     for key in ("lopt_final_loss", "adam_final_loss", "sgd_final_loss", "adam_best_lr", "lopt_steps_to_adam"):
@@ -108,6 +111,7 @@ def test_from_run_refuses_another_tasks_checkpoint(tmp_path):
 @pytest.mark.parametrize("override, fragments", [
     ("task.horizon=0", ["task.horizon must be at least 1"]),
     ("task.scored=test", ["task.scored", "train, val"]),
+    ("task.optimizer=adam", ["task.optimizer", "mlp, lstm"]),
     ("estimator=implicit", ["learned_opt does not support estimator=implicit"]),
 ])
 def test_bad_input_is_one_error_line(tmp_path, override, fragments):

@@ -81,7 +81,8 @@ class HPOConfig:
 class LearnedOptConfig:
     _target_: str = "metaopt_cli.tasks.lopt.task.LearnedOpt"
     horizon: int = MISSING  # K: training steps of one inner problem
-    hidden: int = MISSING  # units in each of the rule's two hidden layers
+    optimizer: str = MISSING  # the rule: mlp (per-parameter MLP) | lstm (coordinate-wise LSTM)
+    hidden: int = MISSING  # units in each of the rule's two hidden (or LSTM) layers
     batch_size: int = MISSING  # training examples per inner step
     scored: str = MISSING  # the split whose loss along the run is the meta-objective: train | val
     scored_batch_size: int = MISSING  # its examples scoring every step

@@ -35,7 +35,7 @@ def meta_test(task, meta_params: Tensors, generator: torch.Generator) -> tuple[d
         # A diverged run's nan would hide the others: count it as never improving on the start.
         return torch.nan_to_num(torch.stack(runs), nan=runs[0][0].item(), posinf=runs[0][0].item()).mean(0)
 
-    curves = {"lopt": curve(lambda params: LearnedOptimizer(params, meta_params, task.step_mult, task.exp_mult))}
+    curves = {"lopt": curve(lambda params: LearnedOptimizer(params, meta_params, task.rule))}
     results = {}
     for name, optimizer_class in BASELINES.items():
         tried = {lr: curve(lambda params: optimizer_class(params, lr=lr)) for lr in task.baseline_lrs[name]}

@@ -14,13 +14,14 @@ from omegaconf import OmegaConf
 from ...checkpoint import load_checkpoint
 from ...errors import UserError
 from ...estimators.problem import Tensors
-from . import rule
+from .rule import RULES, LSTMRule, MLPRule
 
 
 class LearnedOptimizer(torch.optim.Optimizer):
-    def __init__(self, params, rule_weights: Tensors, step_mult: float, exp_mult: float):
-        super().__init__(params, {"step_mult": step_mult, "exp_mult": exp_mult})
-        self.rule = {name: value.detach() for name, value in rule_weights.items()}
+    def __init__(self, params, rule_weights: Tensors, rule: MLPRule | LSTMRule):
+        super().__init__(params, {})
+        self.weights = {name: value.detach() for name, value in rule_weights.items()}
+        self.rule = rule
 
     @classmethod
     def from_run(cls, params, run_dir: str | Path) -> "LearnedOptimizer":
@@ -31,7 +32,8 @@ class LearnedOptimizer(torch.optim.Optimizer):
             raise UserError(f"the checkpoint in {run_dir} holds {checkpoint.get('task')} meta-parameters, not a "
                             "learned optimizer: pass the directory of a task=learned_opt run")
         task = OmegaConf.load(run_dir / ".hydra" / "config.yaml").task
-        return cls(params, checkpoint["meta_params"], task.step_mult, task.exp_mult)
+        return cls(params, checkpoint["meta_params"],
+                   RULES[task.optimizer](task.hidden, task.step_mult, task.exp_mult))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -45,10 +47,9 @@ class LearnedOptimizer(torch.optim.Optimizer):
                     continue
                 state = self.state[param]
                 if not state:
-                    state.update(t=0, moments=rule.init_moments(param))
-                weights = {name: value.to(param) for name, value in self.rule.items()}
-                new_value, state["moments"] = rule.update(weights, param, param.grad, state["moments"], state["t"],
-                                                          group["step_mult"], group["exp_mult"])
+                    state.update(t=0, slots=self.rule.init_state(param))
+                weights = {name: value.to(param) for name, value in self.weights.items()}
+                new_value, state["slots"] = self.rule.update(weights, param, param.grad, state["slots"], state["t"])
                 param.copy_(new_value)
                 state["t"] += 1
         return loss

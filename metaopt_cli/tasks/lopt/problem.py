@@ -8,7 +8,7 @@ from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
 from ...functional import loss_fn, losses
-from . import rule
+from .rule import MLPRule, LSTMRule
 
 WEIGHTS = "w/"
 
@@ -23,8 +23,7 @@ class LOptProblem:
     scored_x: torch.Tensor  # the batch the meta-loss scores (training or validation examples)
     scored_y: torch.Tensor
     horizon: int
-    step_mult: float
-    exp_mult: float
+    rule: MLPRule | LSTMRule
 
     @property
     def objective_steps(self) -> range:
@@ -33,30 +32,35 @@ class LOptProblem:
     def init(self, meta_params: Tensors) -> Tensors:
         state = {WEIGHTS + name: value for name, value in self.init_params.items()}
         for name, value in self.init_params.items():
-            state.update({_moment(k, name): m for k, m in enumerate(rule.init_moments(value))})
+            state.update({_slot(k, name): m for k, m in enumerate(self.rule.init_state(value))})
         return state
 
     def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
         weights = _weights(state)
         grads = vmap(grad(loss_fn(self.net)))(weights, self.train_x[self.batches[t]], self.train_y[self.batches[t]])
 
-        def apply(param, g, moments):
-            return rule.update(meta_params, param, g, moments, t, self.step_mult, self.exp_mult)
+        def apply(param, g, slots):
+            return self.rule.update(meta_params, param, g, slots, t)
 
         new_state = {}
         for name, value in weights.items():
-            moments = [state[_moment(k, name)] for k in range(len(rule.DECAYS))]
-            new_value, new_moments = vmap(apply)(value, grads[name], moments)
+            slots = [state[_slot(k, name)] for k in range(self._slots)]
+            new_value, new_slots = vmap(apply)(value, grads[name], slots)
             new_state[WEIGHTS + name] = new_value
-            new_state.update({_moment(k, name): m for k, m in enumerate(new_moments)})
+            new_state.update({_slot(k, name): m for k, m in enumerate(new_slots)})
         return new_state
+
+    @property
+    def _slots(self) -> int:
+        return len(self.rule.init_state(torch.zeros(())))
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
         return losses(self.net, _weights(state), self.scored_x, self.scored_y).mean()
 
 
-def _moment(k: int, name: str) -> str:
-    return f"m{k}/{name}"
+def _slot(k: int, name: str) -> str:
+    """The state key of the rule's k-th per-parameter slot (a momentum, an LSTM's h or c)."""
+    return f"s{k}/{name}"
 
 
 def _weights(state: Tensors) -> Tensors:

@@ -12,7 +12,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
-from . import rule
+from .rule import RULES
 from .meta_test import meta_test
 from .picture import save_meta_test_picture
 from .problem import LOptProblem
@@ -27,6 +27,7 @@ class LearnedOpt:
         make_backbone: Callable[..., nn.Module],
         device: torch.device,
         horizon: int,
+        optimizer: str,
         hidden: int,
         batch_size: int,
         scored: str,
@@ -42,15 +43,17 @@ class LearnedOpt:
                                 test_seeds=test_seeds, scored_batch_size=scored_batch_size).items():
             if value < 1:
                 raise UserError(f"task.{name} must be at least 1, got {value}")
+        if optimizer not in RULES:
+            raise UserError(f"task.optimizer must be one of {', '.join(RULES)}, got '{optimizer}'")
         if scored not in SCORED:
             raise UserError(f"task.scored must be one of {', '.join(SCORED)}, got '{scored}'")
         if not (step_mult > 0 and exp_mult > 0):
             raise UserError(f"task.step_mult and task.exp_mult must be positive, got {step_mult} and {exp_mult}")
         if not adam_lrs or not sgd_lrs or min(*adam_lrs, *sgd_lrs) <= 0:
             raise UserError("task.adam_lrs and task.sgd_lrs must be non-empty lists of positive learning rates")
-        self.data, self.device, self.horizon, self.hidden = data, device, horizon, hidden
+        self.data, self.device, self.horizon = data, device, horizon
         self.batch_size, self.scored, self.scored_batch_size = batch_size, scored, scored_batch_size
-        self.step_mult, self.exp_mult = step_mult, exp_mult
+        self.rule = RULES[optimizer](hidden, step_mult, exp_mult)
         self.test_horizon, self.test_seeds = test_horizon, test_seeds
         self.baseline_lrs = {"adam": list(adam_lrs), "sgd": list(sgd_lrs)}
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
@@ -58,7 +61,7 @@ class LearnedOpt:
         self.last_curves: dict | None = None
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
-        return rule.init_rule(self.hidden, generator, self.device)
+        return self.rule.init(generator, self.device)
 
     def scored_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         split = getattr(self.data, self.scored)
@@ -70,7 +73,7 @@ class LearnedOpt:
         train = self.data.train
         batches = minibatches(len(train.y), self.horizon, count, self.batch_size, generator)
         return LOptProblem(self.net, sample_inits(self.make_net, count, generator, self.device), train.x, train.y,
-                           batches, *self.scored_batch(generator), self.horizon, self.step_mult, self.exp_mult)
+                           batches, *self.scored_batch(generator), self.horizon, self.rule)
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         results, self.last_curves = meta_test(self, meta_params, generator)
