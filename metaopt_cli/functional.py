@@ -24,6 +24,12 @@ def sample_inits(make_net: Callable[[], nn.Module], count: int, generator: torch
     return {name: value.detach().to(device) for name, value in params.items()}
 
 
+def unprefixed(state: Params, prefix: str) -> Params:
+    """The entries of an inner state whose keys start with `prefix` ("w/": a training run's
+    weights), keyed without it."""
+    return {name[len(prefix):]: value for name, value in state.items() if name.startswith(prefix)}
+
+
 def minibatches(size: int, steps: int, runs: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
     """int64 [steps, runs, batch]: each training run's minibatch of a split of `size` examples at
     every step, drawn with replacement; the whole split, in order, when batch_size covers it."""

@@ -12,7 +12,7 @@ import torch
 from torch.func import vmap
 
 from ...estimators.problem import Tensors
-from ...functional import split_scores
+from ...functional import split_scores, unprefixed
 from .problem import WEIGHTS
 
 # Random search's ranges: log-uniform learning rate and weight decay, uniform momentum and decay power.
@@ -68,7 +68,7 @@ def _trained_weights(problem, setting: Tensors) -> Tensors:
     state = problem.init(setting)
     for t in range(problem.horizon):
         state = problem.step(setting, state, t)
-    return {name[len(WEIGHTS):]: value for name, value in state.items() if name.startswith(WEIGHTS)}
+    return unprefixed(state, WEIGHTS)
 
 
 def _random_settings(task, generator: torch.Generator) -> Tensors:
@@ -82,6 +82,7 @@ def _random_settings(task, generator: torch.Generator) -> Tensors:
     def log_uniform(low: float, high: float) -> torch.Tensor:
         return uniform(math.log(low), math.log(high)).exp()
 
+    learned = set(hp.init_meta_params(task.device))
     draws = zip(log_uniform(*SEARCH_LR).tolist(), uniform(*SEARCH_DECAY).tolist(),
                 uniform(*SEARCH_MOMENTUM).tolist(), log_uniform(*SEARCH_WEIGHT_DECAY).tolist())
     settings = []
@@ -91,5 +92,5 @@ def _random_settings(task, generator: torch.Generator) -> Tensors:
             momentum if "momentum" in hp.learned else hp.momentum,
             weight_decay if "weight_decay" in hp.learned else hp.weight_decay,
         )
-        settings.append({name: every[name].to(task.device) for name in hp.init_meta_params(task.device)})
+        settings.append({name: every[name].to(task.device) for name in learned})
     return {name: torch.stack([s[name] for s in settings]) for name in settings[0]}

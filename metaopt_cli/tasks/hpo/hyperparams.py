@@ -9,6 +9,7 @@ at their initial values. The learning rate follows a schedule over the K inner s
 """
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -53,9 +54,15 @@ class Hyperparams:
         if not self.decay_steps > 0:
             raise UserError(f"task.decay_steps must be positive, got {self.decay_steps}")
 
+    @cached_property
+    def _initial(self) -> Tensors:
+        """Every hyperparameter at its initial value, in meta-parameter form; built once, as the
+        inner loop fills in the fixed ones at every step."""
+        return self.unconstrained(self.lr, self.decay, self.momentum, self.weight_decay)
+
     def init_meta_params(self, device) -> Tensors:
-        return {name: value.to(device) for name, value in self.unconstrained(
-            self.lr, self.decay, self.momentum, self.weight_decay).items() if self._is_learned(name)}
+        # Copies: the trainer's outer steps change θ in place, never the initial values.
+        return {name: value.to(device, copy=True) for name, value in self._initial.items() if self._is_learned(name)}
 
     def unconstrained(self, lr: float, decay: float, momentum: float, weight_decay: float) -> Tensors:
         """Every hyperparameter, learned or not, in its meta-parameter form."""
@@ -71,9 +78,8 @@ class Hyperparams:
 
     def complete(self, meta_params: Tensors) -> Tensors:
         """θ with the hyperparameters it does not learn filled in at their initial values."""
-        fixed = self.unconstrained(self.lr, self.decay, self.momentum, self.weight_decay)
         like = next(iter(meta_params.values()))
-        return {**{name: value.to(like) for name, value in fixed.items()}, **meta_params}
+        return {**{name: value.to(like) for name, value in self._initial.items()}, **meta_params}
 
     def lr_at(self, hp: Tensors, t: int) -> torch.Tensor:
         if self.schedule == "per_step":

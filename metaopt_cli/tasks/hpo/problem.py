@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
-from ...functional import loss_fn, losses
+from ...functional import loss_fn, losses, unprefixed
 from .hyperparams import Hyperparams
 
 OBJECTIVES = ("final", "sum")
@@ -63,6 +63,4 @@ class HPOProblem:
 
 
 def _split(state: Tensors) -> tuple[Tensors, Tensors]:
-    weights = {name[len(WEIGHTS):]: value for name, value in state.items() if name.startswith(WEIGHTS)}
-    velocity = {name[len(VELOCITY):]: value for name, value in state.items() if name.startswith(VELOCITY)}
-    return weights, velocity
+    return unprefixed(state, WEIGHTS), unprefixed(state, VELOCITY)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
-from ...functional import loss_fn, losses
+from ...functional import loss_fn, losses, unprefixed
 from .rule import MLPRule, LSTMRule
 
 WEIGHTS = "w/"
@@ -44,15 +44,11 @@ class LOptProblem:
 
         new_state = {}
         for name, value in weights.items():
-            slots = [state[_slot(k, name)] for k in range(self._slots)]
+            slots = [state[_slot(k, name)] for k in range(self.rule.slots)]
             new_value, new_slots = vmap(apply)(value, grads[name], slots)
             new_state[WEIGHTS + name] = new_value
             new_state.update({_slot(k, name): m for k, m in enumerate(new_slots)})
         return new_state
-
-    @property
-    def _slots(self) -> int:
-        return len(self.rule.init_state(torch.zeros(())))
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
         return losses(self.net, _weights(state), self.scored_x, self.scored_y).mean()
@@ -64,4 +60,4 @@ def _slot(k: int, name: str) -> str:
 
 
 def _weights(state: Tensors) -> Tensors:
-    return {name[len(WEIGHTS):]: value for name, value in state.items() if name.startswith(WEIGHTS)}
+    return unprefixed(state, WEIGHTS)

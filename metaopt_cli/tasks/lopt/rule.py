@@ -45,8 +45,13 @@ class MLPRule:
             weights[f"w{i}"], weights[f"b{i}"] = w.to(device), torch.zeros(fan_out, device=device)
         return weights
 
+    @property
+    def slots(self) -> int:
+        """Per-parameter state tensors: the momenta."""
+        return len(DECAYS)
+
     def init_state(self, param: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.zeros_like(param) for _ in DECAYS]  # the momenta
+        return [torch.zeros_like(param) for _ in range(self.slots)]
 
     def update(self, rule: Tensors, param: torch.Tensor, grad: torch.Tensor, moments: list[torch.Tensor],
                t: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -83,9 +88,13 @@ class LSTMRule:
         weights["w_out"], weights["b_out"] = out.to(device), torch.zeros(1, device=device)
         return weights
 
+    @property
+    def slots(self) -> int:
+        """Per-parameter state tensors: h and c of every layer, per element."""
+        return 2 * self.layers
+
     def init_state(self, param: torch.Tensor) -> list[torch.Tensor]:
-        """h and c of every layer, per element."""
-        return [param.new_zeros(*param.shape, self.hidden) for _ in range(2 * self.layers)]
+        return [param.new_zeros(*param.shape, self.hidden) for _ in range(self.slots)]
 
     def update(self, rule: Tensors, param: torch.Tensor, grad: torch.Tensor, state: list[torch.Tensor],
                t: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
