@@ -30,7 +30,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
     if hasattr(estimator, "check_meta_params"):  # a limit on θ's size, checked before any work
         estimator.check_meta_params(meta_params)
-    optimizer = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+    optimizer = _outer_optimizer(task, meta_params, trainer)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
         step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator)
@@ -90,7 +90,7 @@ def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step
     if not (math.isfinite(meta_loss) and all(torch.isfinite(g).all() for g in grads.values())):
         raise UserError(
             f"the meta-loss became non-finite at meta-step {step + 1}; the run directory keeps the last good "
-            f"checkpoint: lower trainer.outer_lr (now {trainer.outer_lr})"
+            f"checkpoint: lower {_step_size_knob(optimizer, trainer)}"
         )
     for name, value in meta_params.items():
         value.grad = grads[name]
@@ -120,6 +120,18 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
         "generator": generator.get_state(),
         "wandb_id": tracker.run_id,
     }
+
+
+def _outer_optimizer(task, meta_params, trainer):
+    optimizer = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+    # A task may hand the outer loop to something else after a while (a learned optimizer that
+    # trains itself); it gets the configured optimizer to start with.
+    return task.outer_optimizer(meta_params, optimizer) if hasattr(task, "outer_optimizer") else optimizer
+
+
+def _step_size_knob(optimizer, trainer) -> str:
+    """The setting that sizes the outer step now: the outer lr, unless the optimizer says which."""
+    return getattr(optimizer, "step_size_knob", None) or f"trainer.outer_lr (now {trainer.outer_lr})"
 
 
 def _logged_values(task, meta_params) -> dict:

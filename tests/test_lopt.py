@@ -1,6 +1,7 @@
 """Learned optimizers: the rule in the inner loop is the rule in the torch optimizer, exact
 estimators agree on its meta-gradient, the meta-test protocol, and the user errors."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,7 +23,8 @@ LOPT_TINY = ["task=learned_opt", "estimator=backprop", "task.horizon=6", "task.t
              "task.adam_lrs=[0.01]", "task.sgd_lrs=[0.1]", "trainer.meta_steps=3", "trainer.meta_batch=2",
              "trainer.progress=false", "logger=none"]
 SETTINGS = dict(horizon=5, optimizer="mlp", hidden=8, batch_size=16, scored="train", scored_batch_size=64, step_mult=0.01,
-                exp_mult=0.01, test_horizon=10, test_seeds=2, adam_lrs=[0.01], sgd_lrs=[0.1])
+                exp_mult=0.01, test_horizon=10, test_seeds=2, adam_lrs=[0.01], sgd_lrs=[0.1], self_train=True,
+                self_train_warmup=1, self_train_step_mult=0.002)
 
 
 def float64_problem(runs: int = 2, optimizer: str = "mlp"):
@@ -108,14 +110,57 @@ def test_from_run_refuses_another_tasks_checkpoint(tmp_path):
     assert_user_error(run_cli(["eval", f"run={tmp_path / 'hpo'}", "task=learned_opt"], tmp_path))
 
 
+def test_self_training_hands_the_outer_step_to_the_rule_after_the_warm_up():
+    """Warm-up steps are the given optimizer's; then θ moves by the rule θ applied to itself,
+    with the rule's weights as they were before the step."""
+    task, _, meta_params = float64_problem()
+    meta_params = {name: value.clone().requires_grad_() for name, value in meta_params.items()}
+    outer = task.outer_optimizer(meta_params, torch.optim.SGD(meta_params.values(), lr=0.1))
+    grads = {name: torch.randn_like(value) for name, value in meta_params.items()}
+    start = {name: value.detach().clone() for name, value in meta_params.items()}
+    for name, value in meta_params.items():
+        value.grad = grads[name]
+    outer.step()  # warm-up: plain SGD
+    for name, value in meta_params.items():
+        torch.testing.assert_close(value.detach(), start[name] - 0.1 * grads[name])
+    before = {name: value.detach().clone() for name, value in meta_params.items()}
+    outer.step()  # the rule, weights `before`, trains the same weights with its own step_mult
+    own_rule = replace(task.rule, step_mult=0.002)
+    for name, value in meta_params.items():
+        expected, _ = own_rule.update(before, before[name], grads[name], own_rule.init_state(before[name]), 0)
+        torch.testing.assert_close(value.detach(), expected)
+    assert not torch.equal(meta_params["w0"].detach(), before["w0"])
+
+
+def test_a_self_training_run_resumes_like_an_uninterrupted_one(tmp_path):
+    """The checkpoint keeps the step count and the rule's own momenta: a run stopped one step
+    after the hand-over and resumed ends bit-identical to an uninterrupted one."""
+    self_training = [*LOPT_TINY, "task.self_train=true", "task.self_train_warmup=2", "trainer.meta_steps=4"]
+    whole = run_cli(["train", *self_training, "hydra.run.dir=whole"], tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    first = run_cli(["train", *self_training, "trainer.meta_steps=3", "hydra.run.dir=parts"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli(["train", "resume=parts", "trainer.meta_steps=4"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ends = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=False) for run in ("whole", "parts")]
+    assert ends[0]["optimizer"]["steps"] == ends[1]["optimizer"]["steps"] == 4
+    for name, value in ends[0]["meta_params"].items():
+        assert torch.equal(value, ends[1]["meta_params"][name]), name
+
+
 @pytest.mark.parametrize("override, fragments", [
     ("task.horizon=0", ["task.horizon must be at least 1"]),
+    ("task.self_train_warmup=-1", ["task.self_train_warmup", "0 or more"]),
+    ("task.self_train_step_mult=0", ["task.self_train_step_mult", "must be positive"]),
+    # A rule that steps itself by 1e30 diverges at once: the error names the knob that sized the step.
+    ("task.self_train=true task.self_train_warmup=0 task.self_train_step_mult=1e30",
+     ["non-finite", "lower task.self_train_step_mult (now 1e+30)"]),
     ("task.scored=test", ["task.scored", "train, val"]),
     ("task.optimizer=adam", ["task.optimizer", "mlp, lstm"]),
     ("estimator=implicit", ["learned_opt does not support estimator=implicit"]),
 ])
 def test_bad_input_is_one_error_line(tmp_path, override, fragments):
-    assert_user_error(run_cli(["train", *LOPT_TINY, override], tmp_path), *fragments)
+    assert_user_error(run_cli(["train", *LOPT_TINY, *override.split()], tmp_path), *fragments)
 
 
 def test_fashion_mnist_experiment_runs_on_stand_in_files(tmp_path):

@@ -92,3 +92,6 @@ class LearnedOptConfig:
     test_seeds: int = MISSING  # held-out networks at meta-test
     adam_lrs: List[float] = MISSING  # the tuned baselines' learning-rate grids
     sgd_lrs: List[float] = MISSING
+    self_train: bool = MISSING  # after the warm-up, the rule updates its own weights
+    self_train_warmup: int = MISSING  # outer steps of trainer.outer_optimizer before it does
+    self_train_step_mult: float = MISSING  # the rule's step_mult when it updates itself

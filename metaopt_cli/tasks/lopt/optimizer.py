@@ -20,6 +20,8 @@ from .rule import RULES, LSTMRule, MLPRule
 class LearnedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, rule_weights: Tensors, rule: MLPRule | LSTMRule):
         super().__init__(params, {})
+        # Views, not copies: when the rule trains its own weights (task.self_train), each step
+        # applies the weights as they are at its start.
         self.weights = {name: value.detach() for name, value in rule_weights.items()}
         self.rule = rule
 
@@ -41,6 +43,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        snapshot = {name: value.clone() for name, value in self.weights.items()}
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
@@ -48,7 +51,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
                 state = self.state[param]
                 if not state:
                     state.update(t=0, slots=self.rule.init_state(param))
-                weights = {name: value.to(param) for name, value in self.weights.items()}
+                weights = {name: value.to(param) for name, value in snapshot.items()}
                 new_value, state["slots"] = self.rule.update(weights, param, param.grad, state["slots"], state["t"])
                 param.copy_(new_value)
                 state["t"] += 1

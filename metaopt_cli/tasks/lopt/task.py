@@ -16,6 +16,7 @@ from .rule import RULES
 from .meta_test import meta_test
 from .picture import save_meta_test_picture
 from .problem import LOptProblem
+from .self_train import SelfTraining
 
 SCORED = ("train", "val")
 
@@ -38,6 +39,9 @@ class LearnedOpt:
         test_seeds: int,
         adam_lrs: list[float],
         sgd_lrs: list[float],
+        self_train: bool,
+        self_train_warmup: int,
+        self_train_step_mult: float,
     ):
         for name, value in dict(horizon=horizon, hidden=hidden, batch_size=batch_size, test_horizon=test_horizon,
                                 test_seeds=test_seeds, scored_batch_size=scored_batch_size).items():
@@ -47,8 +51,12 @@ class LearnedOpt:
             raise UserError(f"task.optimizer must be one of {', '.join(RULES)}, got '{optimizer}'")
         if scored not in SCORED:
             raise UserError(f"task.scored must be one of {', '.join(SCORED)}, got '{scored}'")
-        if not (step_mult > 0 and exp_mult > 0):
-            raise UserError(f"task.step_mult and task.exp_mult must be positive, got {step_mult} and {exp_mult}")
+        if not (step_mult > 0 and exp_mult > 0 and self_train_step_mult > 0):
+            raise UserError(f"task.step_mult, task.exp_mult and task.self_train_step_mult must be positive, got "
+                            f"{step_mult}, {exp_mult} and {self_train_step_mult}")
+        if self_train_warmup < 0:
+            raise UserError(f"task.self_train_warmup counts outer steps before the rule trains itself: it must be 0 "
+                            f"or more, got {self_train_warmup}")
         if not adam_lrs or not sgd_lrs or min(*adam_lrs, *sgd_lrs) <= 0:
             raise UserError("task.adam_lrs and task.sgd_lrs must be non-empty lists of positive learning rates")
         self.data, self.device, self.horizon = data, device, horizon
@@ -56,12 +64,20 @@ class LearnedOpt:
         self.rule = RULES[optimizer](hidden, step_mult, exp_mult)
         self.test_horizon, self.test_seeds = test_horizon, test_seeds
         self.baseline_lrs = {"adam": list(adam_lrs), "sgd": list(sgd_lrs)}
+        self.self_train_warmup = self_train_warmup if self_train else None
+        self.self_train_step_mult = self_train_step_mult
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(device)  # the architecture; its own weights are never used
         self.last_curves: dict | None = None
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         return self.rule.init(generator, self.device)
+
+    def outer_optimizer(self, meta_params: Tensors, optimizer: torch.optim.Optimizer):
+        """Under task.self_train, the rule takes over its own meta-training after the warm-up."""
+        if self.self_train_warmup is None:
+            return optimizer
+        return SelfTraining(meta_params, optimizer, self.rule, self.self_train_warmup, self.self_train_step_mult)
 
     def scored_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         split = getattr(self.data, self.scored)
