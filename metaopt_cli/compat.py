@@ -56,8 +56,11 @@ def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     reason = why_unsupported(choices["task"], choices["estimator"], cfg.task)
     if reason is not None:
         raise UserError(f"task={choices['task']} does not support estimator={choices['estimator']}: {reason}")
+    horizon = cfg.task.get("horizon")
+    if horizon is not None and horizon < 1:  # before the estimator measures its windows against it
+        raise UserError(f"task.horizon counts inner steps and must be at least 1, got {horizon}")
     estimator = build(cfg.estimator)  # estimators check their own values
-    estimator.check_horizon(cfg.task.get("horizon"))
+    estimator.check_horizon(horizon)
     check_trainer(cfg.trainer)
 
 

@@ -46,7 +46,8 @@ def load_run_config(run_dir: Path, skip: str) -> tuple[DictConfig, dict]:
         if key in GROUPS:  # the run's own choices come back from with_run_choices; others are refused
             if override.value() != choices.get(key):
                 raise UserError(
-                    f"{key}= cannot change for an existing run (it used {key}={choices.get(key)}): start a new run instead"
+                    f"{key}={override.value()} cannot apply to an existing run, which used {key}={choices.get(key)}: "
+                    f"leave {key}= out, or start a new run"
                 )
             continue
         try:

@@ -83,7 +83,8 @@ def test_resume_refuses_to_change_a_group(uninterrupted, tmp_path):
     from conftest import assert_user_error
 
     result = run_cli(["train", f"resume={uninterrupted}", "estimator=tbptt"], tmp_path)
-    assert_user_error(result, "estimator= cannot change for an existing run")
+    assert_user_error(result, "estimator=tbptt cannot apply to an existing run, which used estimator=backprop",
+                      "leave estimator= out")
 
 
 def test_resume_continues_an_online_unroll_exactly(tmp_path):
