@@ -46,6 +46,18 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
     return subprocess.run(["metaopt", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def train_whole_and_resumed(cwd: Path, overrides: list[str], stop_at: int, steps: int) -> tuple[Path, Path]:
+    """Two runs of `steps` meta-steps: one straight through, one stopped after `stop_at` and
+    resumed; returns their directories."""
+    runs = [(["train", *overrides, f"trainer.meta_steps={steps}", "hydra.run.dir=whole"]),
+            (["train", *overrides, f"trainer.meta_steps={stop_at}", "hydra.run.dir=parts"]),
+            (["train", "resume=parts", f"trainer.meta_steps={steps}"])]
+    for args in runs:
+        result = run_cli(args, cwd)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "whole", cwd / "parts"
+
+
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """Status 2, one `error:` line on stderr, no traceback; returns the line."""
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])

@@ -17,7 +17,7 @@ from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.hpo.evaluate import _best_trial
 from metaopt_cli.tasks.hpo.task import HPO
 
-from conftest import assert_user_error, read_json, run_cli
+from conftest import assert_user_error, read_json, run_cli, train_whole_and_resumed
 from torchvision_files import train_on_stand_in_mnist
 
 HPO_TINY = ["task=hpo", "trainer.meta_steps=6", "trainer.meta_batch=1", "trainer.progress=false", "task.horizon=20",
@@ -138,13 +138,8 @@ def test_online_pes_meta_trains_and_resumes_like_an_uninterrupted_run(tmp_path):
     stopped and resumed ends where an uninterrupted one does."""
     online = [*HPO_TINY, "estimator=pes", "estimator.online=true", "estimator.truncation=5", "estimator.particles=2",
               "trainer.checkpoint_every=3"]
-    whole = run_cli(["train", *online, "hydra.run.dir=whole"], tmp_path)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    first = run_cli(["train", *online, "trainer.meta_steps=3", "hydra.run.dir=parts"], tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli(["train", "resume=parts", "trainer.meta_steps=6"], tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    ends = [read_json(tmp_path / run / "summary.json") for run in ("whole", "parts")]
+    runs = train_whole_and_resumed(tmp_path, online, stop_at=3, steps=6)
+    ends = [read_json(run / "summary.json") for run in runs]
     assert ends[0]["learned_lr"] == ends[1]["learned_lr"] and ends[0]["learned_decay"] == ends[1]["learned_decay"]
 
 

@@ -16,7 +16,7 @@ from metaopt_cli.errors import UserError
 from metaopt_cli.tasks.lopt.optimizer import LearnedOptimizer
 from metaopt_cli.tasks.lopt.task import LearnedOpt
 
-from conftest import assert_user_error, read_json, run_cli
+from conftest import assert_user_error, read_json, run_cli, train_whole_and_resumed
 from torchvision_files import train_on_stand_in_mnist
 
 LOPT_TINY = ["task=learned_opt", "estimator=backprop", "task.horizon=6", "task.test_horizon=12", "task.test_seeds=2",
@@ -136,14 +136,9 @@ def test_self_training_hands_the_outer_step_to_the_rule_after_the_warm_up():
 def test_a_self_training_run_resumes_like_an_uninterrupted_one(tmp_path):
     """The checkpoint keeps the step count and the rule's own momenta: a run stopped one step
     after the hand-over and resumed ends bit-identical to an uninterrupted one."""
-    self_training = [*LOPT_TINY, "task.self_train=true", "task.self_train_warmup=2", "trainer.meta_steps=4"]
-    whole = run_cli(["train", *self_training, "hydra.run.dir=whole"], tmp_path)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    first = run_cli(["train", *self_training, "trainer.meta_steps=3", "hydra.run.dir=parts"], tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli(["train", "resume=parts", "trainer.meta_steps=4"], tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    ends = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=False) for run in ("whole", "parts")]
+    runs = train_whole_and_resumed(tmp_path, [*LOPT_TINY, "task.self_train=true", "task.self_train_warmup=2"],
+                                   stop_at=3, steps=4)
+    ends = [torch.load(run / "checkpoint.pt", weights_only=False) for run in runs]
     assert ends[0]["optimizer"]["steps"] == ends[1]["optimizer"]["steps"] == 4
     for name, value in ends[0]["meta_params"].items():
         assert torch.equal(value, ends[1]["meta_params"][name]), name
