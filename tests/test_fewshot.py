@@ -8,17 +8,26 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from metaopt_cli.backbones.mlp import MLP
+from metaopt_cli.build import build, first_problem
 from metaopt_cli.data.digits import load
 from metaopt_cli.data.episodes import Episodes
 from metaopt_cli.data.splits import Split, SplitData
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.fewshot.maml import MAML
+from metaopt_cli.tasks.fewshot.protonet import squared_distances
 
 from conftest import TINY, assert_user_error, read_json, run_cli
 from fewshot_files import write_miniimagenet, write_omniglot
 
 FEW_STEPS = [o for o in TINY if not o.startswith("task.")]
+
+
+@pytest.fixture
+def float32_after():
+    """build_task sets the process's default dtype (one process is one run); tests share a process."""
+    yield
+    torch.set_default_dtype(torch.float32)
 
 
 @pytest.fixture(params=["vmap", "loop"])
@@ -65,6 +74,34 @@ def test_tbptt_over_the_whole_horizon_is_maml(maml_float64):
     truncated = TBPTT(task.horizon, False, online=False).estimate(problem, meta_params, torch.Generator())[0]
     for name in exact:
         torch.testing.assert_close(truncated[name], exact[name], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_prototype_distances_are_cdist_squared(dtype):
+    """The distances written out for forward mode equal what torch.cdist gave, to round-off (cdist
+    takes its matrix-product path above 25 rows, so the two differ in the last bits)."""
+    generator = torch.Generator().manual_seed(0)
+    queries = torch.randn(75, 64, generator=generator, dtype=dtype)
+    prototypes = torch.randn(5, 64, generator=generator, dtype=dtype)
+    expected = torch.cdist(queries, prototypes) ** 2
+    difference = (squared_distances(queries, prototypes) - expected).abs().max().item()
+    print(f"{dtype}: max |difference| {difference:.3g} on distances of about {expected.mean().item():.0f}")
+    assert difference <= 64 * torch.finfo(dtype).eps * expected.max().item()
+
+
+def test_protonet_exact_forward_mode_is_backprop(compose_config, float32_after):
+    """task=protonet estimator=forward (exact, one tangent per meta-parameter: a 4-unit
+    embedding of digits, 260 of them) against backprop, in float64."""
+    cfg = compose_config("train", ["task=protonet", "estimator=forward", "estimator.mode=exact", "backbone.hidden=[4]",
+                                   "trainer.dtype=float64", "task.ways=3", "task.shots=2", "task.queries=2",
+                                   "trainer.meta_batch=2", "trainer.device=cpu"])
+    _, meta_params, problem, generator = first_problem(cfg, torch.device("cpu"))
+    forward = build(cfg.estimator).estimate(problem, meta_params, generator)[0]
+    exact = Backprop(False).estimate(problem, meta_params, generator)[0]
+    difference = max((forward[name] - exact[name]).abs().max().item() for name in exact)
+    print(f"max |forward − backprop| {difference:.3g}, max |backprop| {max(g.abs().max().item() for g in exact.values()):.3g}")
+    assert sum(value.numel() for value in meta_params.values()) == 260
+    assert difference < 1e-8
 
 
 def test_maml_sinusoid_adapts(tmp_path):

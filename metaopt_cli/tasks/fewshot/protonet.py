@@ -82,7 +82,14 @@ class ProtoProblem:
             embed = lambda x: functional_call(self.net, meta_params, (x,)).flatten(1)  # noqa: E731
             one_hot = F.one_hot(support_y, self.ways).to(support_x.dtype)
             prototypes = (one_hot.T @ embed(support_x)) / one_hot.sum(0).unsqueeze(1)
-            return -torch.cdist(embed(query_x), prototypes) ** 2
+            return -squared_distances(embed(query_x), prototypes)
 
         episodes = self.episodes
         return vmap(per_task)(episodes.support_x, episodes.support_y, episodes.query_x)
+
+
+def squared_distances(queries: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """[Q, N]: ‖q − p‖² of every query to every prototype. Written out rather than
+    torch.cdist(…) ** 2, which has no forward-mode rule (torch.func.jvp fails on it); the
+    difference squared is also exactly non-negative, unlike the expanded ‖q‖² − 2q·p + ‖p‖²."""
+    return (queries.unsqueeze(1) - prototypes.unsqueeze(0)).square().sum(-1)
