@@ -7,6 +7,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
+from .config.commands import DType
 from .errors import UserError
 
 
@@ -34,11 +35,19 @@ def pick_device(name: str) -> torch.device:
 
 def build_task(cfg: DictConfig, device: torch.device):
     """The task, handed what its constructor asks for among the run's data (loaded only
-    then), backbone and device."""
+    then, and converted once to trainer.dtype), backbone and device.
+
+    trainer.dtype becomes torch's default dtype for the rest of the process, which is one run
+    (a sweep's jobs each build their task, so each sets its own): every network, θ, inner state
+    and evaluation tensor a task or estimator creates without naming a dtype then follows it,
+    as torch's own float64 idiom does, with no dtype threaded through every task. The data is
+    converted explicitly because the loaders produce float32 whatever the default."""
+    dtype = run_dtype(cfg)
+    torch.set_default_dtype(dtype)
     wanted = inspect.signature(get_class(cfg.task._target_)).parameters
     provided = {}
     if "data" in wanted:
-        provided["data"] = build(cfg.data).to(device)
+        provided["data"] = build(cfg.data).to(device, dtype)
     if "make_backbone" in wanted:
         provided["make_backbone"] = build(cfg.backbone, _partial_=True)
     if "device" in wanted:
@@ -46,6 +55,12 @@ def build_task(cfg: DictConfig, device: torch.device):
     # Partial first: handed to instantiate directly, the data's dataclasses would be turned
     # into configs.
     return build(cfg.task, _partial_=True, _convert_="all")(**provided)
+
+
+def run_dtype(cfg: DictConfig) -> torch.dtype:
+    """trainer.dtype as a torch dtype: the schema's Enum member in a composed config, its name
+    in a run's stored config read back as YAML; runs from before the setting were float32."""
+    return getattr(torch, DType(cfg.trainer.get("dtype", DType.float32.value)).value)
 
 
 def first_problem(cfg: DictConfig, device: torch.device):

@@ -1,8 +1,16 @@
 """Schemas of the primary configs, one per command, and of the trainer and logger nodes."""
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, List, Optional
 
 from omegaconf import MISSING
+
+
+class DType(Enum):
+    """The floating-point type of θ, the data and the inner state (names as in torch)."""
+
+    float32 = "float32"
+    float64 = "float64"  # for gradient checks, and the HPO papers that run in double
 
 
 @dataclass
@@ -17,6 +25,7 @@ class TrainerConfig:
     outer_lr: float = MISSING
     outer_optimizer: str = MISSING  # adam | sgd
     progress: bool = MISSING
+    dtype: DType = MISSING
 
 
 @dataclass

@@ -18,7 +18,7 @@ class ClassPool:
     Python loop over classes; `images[c]` are views into it.
     """
 
-    images: list[torch.Tensor]  # images[c]: [n_c, C, H, W] float32, standardised
+    images: list[torch.Tensor]  # images[c]: [n_c, C, H, W] float32 (or trainer.dtype), standardised
     _flat: torch.Tensor = field(init=False, repr=False)  # [sum n_c, C, H, W]
     _counts: tuple[int, ...] = field(init=False, repr=False)  # n_c, kept in Python so reading them never syncs
     _sizes: torch.Tensor = field(init=False, repr=False)  # int64 [num_classes]: n_c
@@ -35,8 +35,8 @@ class ClassPool:
         object.__setattr__(self, "_sizes", sizes)
         object.__setattr__(self, "_offsets", sizes.cumsum(0) - sizes)
 
-    def to(self, device: torch.device | str) -> ClassPool:
-        return ClassPool(list(self._flat.to(device).split(self._counts)))
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ClassPool:
+        return ClassPool(list(self._flat.to(device, dtype=dtype).split(self._counts)))
 
     @property
     def num_classes(self) -> int:
@@ -61,8 +61,8 @@ class FewShotData:
         c, h, w = self.train.images[0].shape[1:]
         return (c, h, w)
 
-    def to(self, device: torch.device | str) -> FewShotData:
-        return FewShotData(self.name, self.train.to(device), self.val.to(device), self.test.to(device))
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> FewShotData:
+        return FewShotData(self.name, *(pool.to(device, dtype) for pool in (self.train, self.val, self.test)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +78,10 @@ class Episodes:
     query_x: torch.Tensor
     query_y: torch.Tensor
 
-    def to(self, device: torch.device | str) -> Episodes:
-        return Episodes(*(t.to(device) for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Episodes:
+        """On `device`, with the inputs (and real-valued targets) in `dtype`; class labels stay int64."""
+        return Episodes(*(t.to(device, dtype=dtype if t.is_floating_point() else None)
+                          for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
 
 
 def sample_episodes(
@@ -145,8 +147,11 @@ def make_few_shot_data(
     """Standardise raw per-class [n_c, C, H, W] pixels per channel with the meta-train classes' statistics.
 
     Only meta-train statistics are used so that nothing about the held-out classes leaks into the inputs.
-    Each split is written into one preallocated float32 tensor, so a large dataset is never held twice.
+    Each split is written into one preallocated tensor, so a large dataset is never held twice: float32 for
+    raw integer pixels, the inputs' own dtype when they are already real numbers (float64 under
+    trainer.dtype=float64, where class_disjoint re-splits standardised data).
     """
+    dtype = train[0].dtype if train[0].is_floating_point() else torch.float32
     count = sum(len(x) for x in train)
     total = sum(x.double().sum(dim=(0, 2, 3)) for x in train)
     squares = sum(x.double().square().sum(dim=(0, 2, 3)) for x in train)
@@ -154,13 +159,13 @@ def make_few_shot_data(
     mean = total / pixels
     # A channel that is constant over meta-train would otherwise divide by zero.
     std = ((squares - pixels * mean.square()) / max(pixels - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-8)
-    mean, std = mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
+    mean, std = mean.to(dtype).view(1, -1, 1, 1), std.to(dtype).view(1, -1, 1, 1)
 
     def standardise(classes: list[torch.Tensor]) -> ClassPool:
-        flat = torch.empty(sum(len(x) for x in classes), *classes[0].shape[1:], dtype=torch.float32)
+        flat = torch.empty(sum(len(x) for x in classes), *classes[0].shape[1:], dtype=dtype)
         start = 0
         for x in classes:
-            flat[start : start + len(x)] = (x.float() - mean) / std
+            flat[start : start + len(x)] = (x.to(dtype) - mean) / std
             start += len(x)
         return ClassPool(list(flat.split([len(x) for x in classes])))
 

@@ -8,7 +8,7 @@ sine, which the query set is.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -24,15 +24,16 @@ class SinusoidTasks:
     x_range: tuple[float, float] = (-5.0, 5.0)
     shots: int = 10
     queries: int = 10
+    dtype: torch.dtype = torch.float32  # of the x and y drawn
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
         """One scalar x per example, shaped like a 1×1 single-channel image for the backbones."""
         return (1, 1, 1)
 
-    def to(self, device) -> SinusoidTasks:
-        """Tasks are drawn on the generator's device, so there is nothing to move."""
-        return self
+    def to(self, device, dtype: torch.dtype | None = None) -> SinusoidTasks:
+        """Tasks are drawn on the generator's device, so there is nothing to move; they are drawn in `dtype`."""
+        return self if dtype is None else replace(self, dtype=dtype)
 
     def sample(self, count: int, generator: torch.Generator) -> Episodes:
         """`count` tasks: x and y [count, shots, 1] for the support set, [count, queries, 1] for the query set."""
@@ -40,7 +41,7 @@ class SinusoidTasks:
 
         def uniform(bounds: tuple[float, float], *shape: int) -> torch.Tensor:
             low, high = bounds
-            return low + (high - low) * torch.rand(*shape, generator=generator, device=device)
+            return low + (high - low) * torch.rand(*shape, generator=generator, device=device, dtype=self.dtype)
 
         amplitude = uniform(self.amplitude, count, 1, 1)
         phase = uniform(self.phase, count, 1, 1)

@@ -10,11 +10,12 @@ import torch
 # eq=False: a generated __eq__ would compare tensors, which have no single truth value.
 @dataclass(frozen=True, eq=False)
 class Split:
-    x: torch.Tensor  # float32 [N, C, H, W]
+    x: torch.Tensor  # float32 (or trainer.dtype) [N, C, H, W]
     y: torch.Tensor  # int64 [N]
 
-    def to(self, device: torch.device | str) -> Split:
-        return Split(self.x.to(device), self.y.to(device))
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Split:
+        """On `device`, with the inputs in `dtype` (unchanged if None); labels stay int64."""
+        return Split(self.x.to(device, dtype=dtype), self.y.to(device))
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,9 +32,10 @@ class SplitData:
         c, h, w = self.train.x.shape[1:]
         return (c, h, w)
 
-    def to(self, device: torch.device | str) -> SplitData:
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> SplitData:
         return SplitData(
-            self.name, self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes
+            self.name, self.train.to(device, dtype), self.val.to(device, dtype), self.test.to(device, dtype),
+            self.num_classes,
         )
 
 
