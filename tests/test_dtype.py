@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from metaopt_cli.build import first_problem
+from metaopt_cli.checkpoint import load_checkpoint
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.unroll import total_loss
 
@@ -23,7 +24,7 @@ def _float32_after():
 def test_a_float64_run_keeps_float64_meta_parameters(tmp_path):
     result = run_cli(["train", *SINUSOID_TINY, "trainer.dtype=float64", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    checkpoint = load_checkpoint(tmp_path / "run")
     assert {value.dtype for value in checkpoint["meta_params"].values()} == {torch.float64}
 
 

@@ -10,12 +10,13 @@ from torch.func import functional_call
 from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.build import build, first_problem
 from metaopt_cli.data.digits import load
-from metaopt_cli.data.episodes import Episodes
+from metaopt_cli.data.episodes import Episodes, make_few_shot_data
+from metaopt_cli.data.sinusoid import load as load_sinusoid
 from metaopt_cli.data.splits import Split, SplitData
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.fewshot.maml import MAML
-from metaopt_cli.tasks.fewshot.protonet import squared_distances
+from metaopt_cli.tasks.fewshot.protonet import ProtoNet, squared_distances
 
 from conftest import TINY, assert_user_error, read_json, run_cli
 from fewshot_files import write_miniimagenet, write_omniglot
@@ -102,6 +103,69 @@ def test_protonet_exact_forward_mode_is_backprop(compose_config, float32_after):
     print(f"max |forward − backprop| {difference:.3g}, max |backprop| {max(g.abs().max().item() for g in exact.values()):.3g}")
     assert sum(value.numel() for value in meta_params.values()) == 260
     assert difference < 1e-8
+
+
+def few_shot_task(name: str, data):
+    """A tiny MAML or ProtoNet on `data` (3-way 1-shot, 1 query), evaluated on 6 episodes."""
+    mlp = lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [4])  # noqa: E731
+    if name == "protonet":
+        return ProtoNet(data, mlp, torch.device("cpu"), ways=3, shots=1, queries=1, test_episodes=6, split_seed=0)
+    return MAML(data, mlp, torch.device("cpu"), horizon=1, ways=3, shots=1, queries=1, inner_lr=0.1,
+                learn_inner_lr=False, first_order=False, anil=False, proximal=0.0, test_episodes=6, test_horizon=2,
+                split_seed=0, batching="vmap")
+
+
+def drawn_episodes(task, monkeypatch) -> list[tuple[str, Episodes]]:
+    """Every (meta-split, episodes) the task samples from here on."""
+    drawn, sample = [], task.source.sample
+
+    def recording(split, count, generator):
+        drawn.append((split, sample(split, count, generator)))
+        return drawn[-1][1]
+
+    monkeypatch.setattr(task.source, "sample", recording)
+    return drawn
+
+
+@pytest.mark.parametrize("name", ["maml", "protonet"])
+def test_validation_draws_only_meta_val_classes(name, monkeypatch):
+    """Every image of class c is the constant c (8 meta-train, 5 meta-val, 5 meta-test classes),
+    so an episode's pixels name the classes it was drawn from: validate's are all meta-val
+    classes, evaluate's all meta-test ones."""
+    ids = {"train": range(0, 8), "val": range(8, 13), "test": range(13, 18)}
+    data = make_few_shot_data("constant", *([torch.full((3, 1, 2, 2), float(c)) for c in ids[split]]
+                                            for split in ("train", "val", "test")))
+    task = few_shot_task(name, data)
+    drawn = drawn_episodes(task, monkeypatch)
+    meta_params = task.init_meta_params(torch.Generator().manual_seed(0))
+    results = {**task.validate(meta_params, torch.Generator().manual_seed(1)),
+               **task.evaluate(meta_params, torch.Generator().manual_seed(1))}
+    assert set(results) == {"val_acc", "val_acc_ci95", "test_acc", "test_acc_ci95"}
+    # Standardising is one affine map for every split: pixel value → class id.
+    pixel = {round(pool.images[c].flatten()[0].item(), 5): ids[split][c]
+             for split in ids for pool in [getattr(task.source.data, split)] for c in range(pool.num_classes)}
+    seen = {"val": set(), "test": set()}
+    for split, episodes in drawn:
+        pixels = torch.cat([episodes.support_x.flatten(2)[..., 0], episodes.query_x.flatten(2)[..., 0]], 1)
+        seen[split] |= {pixel[round(value, 5)] for value in pixels.flatten().tolist()}
+    print(f"{name}: validate drew classes {sorted(seen['val'])}, evaluate {sorted(seen['test'])}")
+    assert seen["val"] == set(ids["val"]) and seen["test"] == set(ids["test"])
+
+
+def test_sinusoid_validation_has_tasks_of_its_own(monkeypatch):
+    """Procedural tasks have no held-out set to split off: meta-val draws its own stream, so a
+    generator in the same state gives validate and evaluate different sines."""
+    task = few_shot_task("maml", load_sinusoid())
+    drawn = drawn_episodes(task, monkeypatch)
+    meta_params = task.init_meta_params(torch.Generator().manual_seed(0))
+    validated = task.validate(meta_params, torch.Generator().manual_seed(1))
+    evaluated = task.evaluate(meta_params, torch.Generator().manual_seed(1))
+    assert set(validated) == {"val_mse", "val_mse_ci95"}
+    assert {"test_mse", "test_mse_ci95", "pre_adapt_test_mse", "pre_adapt_test_mse_ci95"} == set(evaluated)
+    (_, val), (_, test) = drawn
+    assert not torch.isclose(val.support_x.flatten(), test.support_x.flatten()).any()
+    again = task.validate(meta_params, torch.Generator().manual_seed(1))
+    assert again == validated  # the same generator state, the same meta-val tasks
 
 
 def test_maml_sinusoid_adapts(tmp_path):

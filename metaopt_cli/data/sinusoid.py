@@ -35,9 +35,17 @@ class SinusoidTasks:
         """Tasks are drawn on the generator's device, so there is nothing to move; they are drawn in `dtype`."""
         return self if dtype is None else replace(self, dtype=dtype)
 
-    def sample(self, count: int, generator: torch.Generator) -> Episodes:
-        """`count` tasks: x and y [count, shots, 1] for the support set, [count, queries, 1] for the query set."""
+    def sample(self, count: int, generator: torch.Generator, split: str = "train") -> Episodes:
+        """`count` tasks: x and y [count, shots, 1] for the support set, [count, queries, 1] for the query set.
+
+        Every meta-split draws from the same distribution; meta-val's tasks come from a stream of their own,
+        seeded by one draw of `generator`, so that validating never scores the tasks of the meta-test report
+        even when both are handed generators in the same state (as a run's evaluations are).
+        """
         device = generator.device
+        if split == "val":
+            seed = int(torch.randint(2**62, (), generator=generator, device=device))
+            generator = torch.Generator(device).manual_seed(seed)
 
         def uniform(bounds: tuple[float, float], *shape: int) -> torch.Tensor:
             low, high = bounds

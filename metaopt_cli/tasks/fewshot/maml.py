@@ -65,8 +65,13 @@ class MAML:
     def sample(self, generator: torch.Generator, count: int) -> MAMLProblem:
         return self.problem_for(self.source.sample("train", count, generator), self.horizon)
 
+    def validate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        """The protocol on meta-val: what the run is judged by while it trains."""
+        return evaluate_adaptation(self, meta_params, generator, "val")
+
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
-        return evaluate_adaptation(self, meta_params, generator)
+        """The protocol on meta-test: the final report."""
+        return evaluate_adaptation(self, meta_params, generator, "test")
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
         if self.source.classification:

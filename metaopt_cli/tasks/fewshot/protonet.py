@@ -39,16 +39,24 @@ class ProtoNet:
     def sample(self, generator: torch.Generator, count: int) -> "ProtoProblem":
         return ProtoProblem(self.net, self.source.sample("train", count, generator), self.source.ways)
 
+    def validate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        """Query accuracy on meta-val episodes: what the run is judged by while it trains."""
+        return self._accuracy(meta_params, generator, "val")
+
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        """Query accuracy on meta-test episodes: the final report."""
+        return self._accuracy(meta_params, generator, "test")
+
+    def _accuracy(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
         accuracies = []
         with torch.no_grad():
             for start in range(0, self.test_episodes, CHUNK):
-                episodes = self.source.sample("test", min(CHUNK, self.test_episodes - start), generator)
+                episodes = self.source.sample(split, min(CHUNK, self.test_episodes - start), generator)
                 problem = ProtoProblem(self.net, episodes, self.source.ways)
                 logits = problem.query_logits(meta_params)
                 accuracies.append((logits.argmax(-1) == episodes.query_y).float().mean(-1))
         mean, ci = mean_ci95(torch.cat(accuracies))
-        return {"test_acc": mean, "test_acc_ci95": ci}
+        return {f"{split}_acc": mean, f"{split}_acc_ci95": ci}
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
         return []

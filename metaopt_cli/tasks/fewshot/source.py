@@ -45,6 +45,7 @@ class EpisodeSource:
         return self.ways if self.classification else 1
 
     def sample(self, split: str, count: int, generator: torch.Generator) -> Episodes:
+        """`count` episodes of the meta-split `split`: train, val or test."""
         if not self.classification:
-            return self.data.sample(count, generator)
+            return self.data.sample(count, generator, split)
         return sample_episodes(getattr(self.data, split), self.ways, self.shots, self.queries, count, generator)
