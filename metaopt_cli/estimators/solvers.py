@@ -11,6 +11,18 @@ def _dot(a: Vectors, b: Vectors) -> torch.Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
 
 
+def norm(vectors: Vectors) -> torch.Tensor:
+    """The Euclidean norm of all the tensors together, as one vector."""
+    return torch.sqrt(sum(v.detach().square().sum() for v in vectors))
+
+
+def relative_residual(matvec: Callable[[Vectors], Vectors], x: Vectors, b: Vectors) -> torch.Tensor:
+    """‖Ax − b‖ / ‖b‖, with A applied once more rather than trusting a solver's running residual
+    (CG's recursion drifts from the true one, and the Neumann series keeps none); 0 when b = 0."""
+    residual = [p - t for p, t in zip(matvec(x), b)]
+    return norm(residual) / norm(b).clamp_min(torch.finfo(b[0].dtype).tiny)
+
+
 def conjugate_gradient(matvec: Callable[[Vectors], Vectors], b: Vectors, iterations: int) -> Vectors:
     x = [torch.zeros_like(t) for t in b]
     residual = [t.clone() for t in b]
