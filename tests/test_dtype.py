@@ -43,7 +43,8 @@ def test_float64_backprop_agrees_with_finite_differences(compose_config):
     """A gradcheck in float64: the derivative of one task's meta-loss along a random direction,
     by backprop and by the five-point stencil (ε = 1e-4: truncation error ~ε⁴, round-off
     ~1e-16/ε), agree to 1e-10."""
-    cfg = compose_config("train", [*SINUSOID_TINY, "trainer.dtype=float64", "trainer.meta_batch=1", "task.inner_lr=0.01"])
+    cfg = compose_config("train", [*SINUSOID_TINY, "trainer.dtype=float64", "trainer.meta_batch=1",
+                                   "task.inner_lr=0.01"])
     _, meta_params, problem, _ = first_problem(cfg, torch.device("cpu"))
     grads = Backprop(False).estimate(problem, meta_params, torch.Generator())[0]
     direction = {name: torch.randn(value.shape, generator=torch.Generator().manual_seed(1), dtype=value.dtype)

@@ -88,15 +88,15 @@ class Implicit:
         start = leaves(start)
         at_start = norm([g for g in torch.autograd.grad(problem.inner_objective(meta_params, start),
                                                         list(start.values()), allow_unused=True) if g is not None])
-        end, residual = metrics["inner_grad_norm"].item(), metrics["solver_residual"].item()
-        far = not end <= INNER_GRAD_FRACTION * at_start.item()
+        end, residual, at_start = metrics["inner_grad_norm"].item(), metrics["solver_residual"].item(), at_start.item()
+        far = not end <= INNER_GRAD_FRACTION * at_start
         unsolved = not residual <= RESIDUAL_LIMIT
         if not (far or unsolved):
             return
         self.warned = True
         log.warning(
             "implicit differentiation assumes the inner loop ends at a stationary point and the linear system is "
-            f"solved, but ‖∇f(w_K)‖ = {end:.3g} ({end / max(at_start.item(), 1e-300):.0%} of its value at the start "
+            f"solved, but ‖∇f(w_K)‖ = {end:.3g} ({end / max(at_start, 1e-300):.0%} of its value at the start "
             f"of the inner loop; over {INNER_GRAD_FRACTION:.0%} is far) and the solver's relative residual is "
             f"{residual:.3g} (over {RESIDUAL_LIMIT:g} is large), so the meta-gradient may be far off: raise "
             "task.horizon (more inner steps), task.proximal (a better-conditioned inner objective) or "
