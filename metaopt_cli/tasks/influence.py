@@ -20,6 +20,11 @@ from ..tracking.metrics_file import read_records  # noqa: E402
 
 
 class InfluenceBalancing:
+    default_estimator = "pes"
+    data_kinds = ()  # the system is its own data
+    no_inner_objective = ("the linear system is not an optimisation, so it has no inner objective for the implicit "
+                          "function theorem")
+
     def __init__(self, horizon: int, dim: int, positive: int, init_theta: float, device: torch.device):
         if not 0 < positive < dim:
             raise UserError(f"task.positive must be between 1 and task.dim-1={dim - 1}, got {positive}")
