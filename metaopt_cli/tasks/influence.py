@@ -86,4 +86,7 @@ class LinearSystem:
         return {"s": self.A @ state["s"] + meta_params["theta"] * self.b}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
-        return 0.5 * (state["s"][0] - 1.0) ** 2
+        # ½(s₀ − 1)², written on the slice s[:1] and with integer constants: forward mode gives a
+        # 0-dim tensor combined with a Python float a float64 tangent (pytorch/pytorch#90065),
+        # which estimator=forward could not multiply with float32 tangents.
+        return (state["s"][:1] - 1).square().sum() / 2
