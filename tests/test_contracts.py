@@ -29,6 +29,8 @@ def test_every_task_keeps_the_task_protocol(task):
     assert set(declared(cls, "data_kinds")) <= set(DATA_KINDS)
     knob = declared(cls, "inner_step_knob")
     assert knob is None or knob.removeprefix("task.") in schema_of("task", task).__dataclass_fields__
+    lacking = {name for name in vars(cls) if name.startswith("no_")}  # a misspelt one would be ignored
+    assert lacking <= {f"no_{capability}" for capability in CAPABILITIES}
     for capability in CAPABILITIES:
         assert isinstance(declared(cls, f"no_{capability}"), (str, OnlyWith, type(None)))
 

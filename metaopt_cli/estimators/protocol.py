@@ -37,5 +37,7 @@ class Estimator(Protocol):
 
 
 def needs(estimator: type, capability: str) -> bool:
-    """Whether an estimator class needs the capability of its tasks (the default: no)."""
-    return getattr(estimator, f"needs_{capability}", False)
+    """Whether an estimator class needs the capability of its tasks, as it declares or, where
+    it does not, as the protocol's default has it."""
+    name = f"needs_{capability}"
+    return getattr(estimator, name) if hasattr(estimator, name) else getattr(Estimator, name)
