@@ -78,19 +78,24 @@ def why_unsupported_data(task: str, data: str) -> str | None:
 
 def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     """Fail with a UserError on a configuration that cannot run, before any work is done."""
-    task, estimator, data = choices["task"], choices["estimator"], choices["data"]
+    task, estimator = choices["task"], choices["estimator"]
     reason = why_unsupported(task, estimator, cfg.task)
     if reason is not None:
         raise UserError(f"task={task} does not support estimator={estimator}: {reason}")
-    reason = why_unsupported_data(task, data)
-    if reason is not None:
-        raise UserError(f"task={task} does not support data={data}: {reason}")
+    check_data(choices)
     horizon = cfg.task.get("horizon")
     if horizon is not None and horizon < 1:  # before the estimator measures its windows against it
         raise UserError(f"task.horizon counts inner steps and must be at least 1, got {horizon}")
     estimator = build(cfg.estimator)  # estimators check their own values
     estimator.check_horizon(horizon)
     check_trainer(cfg.trainer)
+
+
+def check_data(choices: Mapping[str, str]) -> None:
+    """Fail with a UserError where the chosen task cannot learn from the chosen data."""
+    reason = why_unsupported_data(choices["task"], choices["data"])
+    if reason is not None:
+        raise UserError(f"task={choices['task']} does not support data={choices['data']}: {reason}")
 
 
 def check_trainer(trainer: DictConfig) -> None:
