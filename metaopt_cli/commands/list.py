@@ -32,15 +32,19 @@ def task_by_estimator(tasks: list[str], estimators: list[str]) -> list[str]:
     lines.append((" " * (first + 2) + "".join(f"{name:^{width}s}" for name, width in zip(estimators, columns))).rstrip())
     notes = []
     for task in tasks:
-        cells = []
-        for estimator, width in zip(estimators, columns):
-            reason, only = lacking(task, estimator), condition(task, estimator)
-            default = declared(task_class(task), "default_estimator") == estimator
-            cells.append(f"{'~' if only else '✗' if reason else '●' if default else '✓':^{width}s}")
-            if reason:
-                notes.append(_wrapped(f"  {task} × {estimator}: {only or reason}", 4))
+        cells = [f"{_estimator_cell(task, estimator):^{width}s}" for estimator, width in zip(estimators, columns)]
         lines.append(f"  {task:{first}s}{''.join(cells)}".rstrip())
+        notes += [_wrapped(f"  {task} × {estimator}: {condition(task, estimator) or lacking(task, estimator)}", 4)
+                  for estimator in estimators if lacking(task, estimator)]
     return lines + ["", *notes]
+
+
+def _estimator_cell(task: str, estimator: str) -> str:
+    if condition(task, estimator):
+        return "~"
+    if lacking(task, estimator):
+        return "✗"
+    return "●" if declared(task_class(task), "default_estimator") == estimator else "✓"
 
 
 def task_by_data(tasks: list[str], data: list[str]) -> list[str]:
