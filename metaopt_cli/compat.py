@@ -1,67 +1,101 @@
-"""Which estimator serves which task, and why not where it does not."""
-from collections.abc import Callable, Mapping
+"""Which estimator and which data serve which task, and why not where they do not: derived
+from what the parts declare (tasks/protocol.py, estimators/protocol.py, config/data.py)."""
+from collections.abc import Mapping
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from .build import build
+from .config.data import DATA_KINDS
+from .config.store import options, schema_of
 from .errors import UserError
+from .estimators.protocol import needs
+from .tasks.protocol import CAPABILITIES, OnlyWith, declared, lacks
 
 OUTER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
-# (task, estimator) -> why the pair cannot work and what to use instead. Pairs not listed run.
-UNSUPPORTED: dict[tuple[str, str], str] = {
-    ("distill", "implicit"): (
-        "distillation trains each fresh network for a fixed K steps and stops far from any inner optimum, "
-        "so the implicit function theorem does not apply: use backprop, tbptt, pes, es or forward"
-    ),
-    ("protonet", "tbptt"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
-    ("protonet", "pes"): "Prototypical Networks have no inner loop to truncate: use backprop (or es, forward)",
-    ("protonet", "implicit"): "Prototypical Networks have no inner loop, so no inner optimum: use backprop",
-    ("learned_opt", "implicit"): (
-        "a learned optimizer is judged along its whole training run, not at an inner optimum, so the implicit "
-        "function theorem does not apply: use pes, tbptt, es or backprop"
-    ),
-    ("influence", "implicit"): (
-        "the linear system is not an optimisation, so it has no inner objective for the implicit "
-        "function theorem: use pes, es, forward or backprop"
-    ),
-}
+
+def task_class(task: str) -> type:
+    return get_class(schema_of("task", task)._target_)
 
 
-def _implicit_hpo(task_cfg: DictConfig) -> str | None:
-    others = [name for name in task_cfg.hyperparams if name != "weight_decay"]
-    if not others:
-        return None
-    return (f"implicit differentiation sees only hyperparameters of the inner objective (weight_decay), not "
-            f"{', '.join(others)}, which act on the optimiser's path: set task.hyperparams=[weight_decay], or use "
-            "backprop, tbptt, pes or forward")
+def estimator_class(estimator: str) -> type:
+    return get_class(schema_of("estimator", estimator)._target_)
 
 
-# (task, estimator) -> (where the pair runs, a rule giving why it cannot with a task config or None).
-UNSUPPORTED_IF: dict[tuple[str, str], tuple[str, Callable[[DictConfig], str | None]]] = {
-    ("hpo", "implicit"): ("only with task.hyperparams=[weight_decay]", _implicit_hpo),
-}
+def data_kind(data: str) -> str:
+    return schema_of("data", data).kind
+
+
+def lacking(task: str, estimator: str) -> str | OnlyWith | None:
+    """What the task lacks that the estimator needs (the task's reason), or None."""
+    return missing(task_class(task), estimator_class(estimator))
+
+
+def missing(task: type, estimator: type) -> str | OnlyWith | None:
+    """The first capability, most specific first, that the estimator class needs and the task
+    class lacks: the task's reason; None where it has them all."""
+    reasons = (lacks(task, capability) for capability in CAPABILITIES if needs(estimator, capability))
+    return next((reason for reason in reasons if reason is not None), None)
+
+
+def condition(task: str, estimator: str) -> str | None:
+    """The settings under which alone the pair runs (`metaopt list`'s ~), or None."""
+    reason = lacking(task, estimator)
+    return f"only with {reason.setting}" if isinstance(reason, OnlyWith) else None
 
 
 def why_unsupported(task: str, estimator: str, task_cfg: DictConfig | None = None) -> str | None:
-    """Why the pair cannot run; with the task's config, also where only some settings can."""
-    if task_cfg is not None and (task, estimator) in UNSUPPORTED_IF:
-        return UNSUPPORTED_IF[task, estimator][1](task_cfg)
-    return UNSUPPORTED.get((task, estimator))
+    """Why the pair cannot run and what to use instead; with the task's config, also where
+    only some settings can."""
+    reason = lacking(task, estimator)
+    if isinstance(reason, OnlyWith):
+        reason = reason.why_not(task_cfg) if task_cfg is not None else None
+        return f"{reason}, or use {serving(task)}" if reason else None
+    return f"{reason}: use {serving(task)}" if reason else None
+
+
+def serving(task: str) -> str:
+    """The estimators that serve the task whatever its settings, as a phrase."""
+    return one_of([name for name in options("estimator") if lacking(task, name) is None])
+
+
+def one_of(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def why_unsupported_data(task: str, data: str) -> str | None:
+    """Why the task cannot learn from the data and which to use instead, or None (a task
+    that takes no data ignores whichever is chosen)."""
+    kinds = declared(task_class(task), "data_kinds")
+    if not kinds or data_kind(data) in kinds:
+        return None
+    usable = one_of([name for name in options("data") if data_kind(name) in kinds])
+    return (f"{task} learns from {one_of(list(kinds))} data, and {data} is "
+            f"{data_kind(data)} data ({DATA_KINDS[data_kind(data)]}): use data={usable}")
 
 
 def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     """Fail with a UserError on a configuration that cannot run, before any work is done."""
-    reason = why_unsupported(choices["task"], choices["estimator"], cfg.task)
+    task, estimator = choices["task"], choices["estimator"]
+    reason = why_unsupported(task, estimator, cfg.task)
     if reason is not None:
-        raise UserError(f"task={choices['task']} does not support estimator={choices['estimator']}: {reason}")
+        raise UserError(f"task={task} does not support estimator={estimator}: {reason}")
+    check_data(choices)
     horizon = cfg.task.get("horizon")
     if horizon is not None and horizon < 1:  # before the estimator measures its windows against it
         raise UserError(f"task.horizon counts inner steps and must be at least 1, got {horizon}")
     estimator = build(cfg.estimator)  # estimators check their own values
     estimator.check_horizon(horizon)
     check_trainer(cfg.trainer)
+
+
+def check_data(choices: Mapping[str, str]) -> None:
+    """Fail with a UserError where the chosen task cannot learn from the chosen data."""
+    reason = why_unsupported_data(choices["task"], choices["data"])
+    if reason is not None:
+        raise UserError(f"task={choices['task']} does not support data={choices['data']}: {reason}")
 
 
 def check_trainer(trainer: DictConfig) -> None:

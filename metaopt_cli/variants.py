@@ -11,7 +11,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from .build import build
-from .commands.list import options
+from .config.store import options
 from .compat import why_unsupported
 from .errors import UserError
 

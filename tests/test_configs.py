@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from metaopt_cli.commands.list import GROUPS, options
+from metaopt_cli.config.store import GROUPS, SCHEMAS, options, schema_of
 from metaopt_cli.startup import describe_config_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,12 @@ def test_every_option_composes_with_no_missing_value(compose_config, group, opti
     for key in node:
         node[key]
     assert node.get("_target_") or group == "experiment"
+
+
+@pytest.mark.parametrize(("group", "option"), [(group, option) for group, option in GROUP_OPTIONS if group in SCHEMAS])
+def test_the_schema_an_option_names_first_is_the_one_it_composes_to(compose_config, group, option):
+    """What the matrices read of an option without composing it (its declarations) is what a run gets."""
+    assert OmegaConf.get_type(compose_config("train", [f"{group}={option}"])[group]) is schema_of(group, option)
 
 
 @pytest.mark.parametrize("option", options("estimator"))

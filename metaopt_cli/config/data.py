@@ -1,11 +1,21 @@
-"""Schemas of the `data` group."""
+"""Schemas of the `data` group. Each declares the kind of data its loader gives, which tasks
+name in their `data_kinds` (tasks/protocol.py)."""
 from dataclasses import dataclass
+from typing import ClassVar
 
 from omegaconf import MISSING
+
+# kind -> what a loader of that kind gives, in the words `metaopt list` and the errors use.
+DATA_KINDS = {
+    "classification": "labelled examples in train, validation and test splits",
+    "few_shot": "classes split into meta-train, meta-val and meta-test classes",
+    "regression": "regression tasks drawn on the fly",
+}
 
 
 @dataclass
 class DigitsConfig:
+    kind: ClassVar[str] = "classification"
     _target_: str = "metaopt_cli.data.digits.load"
     val_fraction: float = MISSING
     test_fraction: float = MISSING
@@ -14,6 +24,7 @@ class DigitsConfig:
 
 @dataclass
 class TorchvisionConfig:
+    kind: ClassVar[str] = "classification"
     _target_: str = "metaopt_cli.data.torchvision_sets.load"
     name: str = MISSING
     root: str = MISSING
@@ -25,6 +36,7 @@ class TorchvisionConfig:
 
 @dataclass
 class SinusoidConfig:
+    kind: ClassVar[str] = "regression"
     _target_: str = "metaopt_cli.data.sinusoid.load"
     amplitude_min: float = MISSING
     amplitude_max: float = MISSING
@@ -38,6 +50,7 @@ class SinusoidConfig:
 
 @dataclass
 class OmniglotConfig:
+    kind: ClassVar[str] = "few_shot"
     _target_: str = "metaopt_cli.data.omniglot.load"
     root: str = MISSING
     download: bool = MISSING
@@ -47,6 +60,7 @@ class OmniglotConfig:
 
 @dataclass
 class CifarFSConfig:
+    kind: ClassVar[str] = "few_shot"
     _target_: str = "metaopt_cli.data.cifar_fs.load"
     root: str = MISSING
     download: bool = MISSING
@@ -54,6 +68,7 @@ class CifarFSConfig:
 
 @dataclass
 class MiniImageNetConfig:
+    kind: ClassVar[str] = "few_shot"
     _target_: str = "metaopt_cli.data.miniimagenet.load"
     root: str = MISSING
     image_size: int = MISSING

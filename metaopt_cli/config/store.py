@@ -4,7 +4,11 @@ An option's YAML names its schema as the first entry of its defaults list
 (`defaults: [/schema/estimator@_here_: tbptt, _self_]`), so the schema's keys and types bind
 it. Schemas live in groups of their own under `schema/`, so they never show up as options.
 """
+from functools import cache
+from importlib.resources import files
+
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from . import backbones, commands, data, estimators, tasks
 
@@ -53,3 +57,18 @@ def register_configs() -> None:
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             store.store(group="schema" if group is None else f"schema/{group}", name=name, node=node)
+
+
+def options(group: str) -> list[str]:
+    """The options of a config group: its YAML files under conf/<group>/."""
+    folder = files("metaopt_cli.conf") / group
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+@cache
+def schema_of(group: str, option: str) -> type:
+    """The schema an option's YAML names first (`/schema/<group>@_here_: <name>`): what it
+    builds, and what that declares, without composing a config."""
+    defaults = OmegaConf.load(files("metaopt_cli.conf") / group / f"{option}.yaml").defaults
+    name = next(iter(defaults[0].values()))
+    return SCHEMAS[group][name]

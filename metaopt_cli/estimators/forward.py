@@ -20,6 +20,8 @@ warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", ca
 
 
 class Forward:
+    needs_forward_mode = True
+
     def __init__(self, mode: str, directions: int, max_tangents: int, chunk: int):
         if mode not in MODES:
             raise UserError(f"estimator.mode must be one of {', '.join(MODES)}, got '{mode}'")

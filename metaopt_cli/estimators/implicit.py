@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class Implicit:
+    needs_inner_objective = True
+    needs_inner_optimum = True
+
     def __init__(self, solver: str, iterations: int, damping: float, neumann_lr: float):
         if solver not in SOLVERS:
             raise UserError(f"estimator.solver must be one of {', '.join(SOLVERS)}, got '{solver}'")

@@ -16,6 +16,8 @@ from .unroll import unroll
 
 
 class PES:
+    needs_inner_loop = True
+
     def __init__(self, particles: int, sigma: float, truncation: int, online: bool):
         check_particles_and_sigma(particles, sigma)
         check_truncation(truncation)

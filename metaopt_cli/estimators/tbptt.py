@@ -8,6 +8,8 @@ from .unroll import detached, gradient, leaves, scores_between, unroll
 
 
 class TBPTT:
+    needs_inner_loop = True
+
     def __init__(self, truncation: int, random_window: bool, online: bool):
         check_truncation(truncation)
         if online and random_window:

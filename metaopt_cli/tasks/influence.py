@@ -20,6 +20,11 @@ from ..tracking.metrics_file import read_records  # noqa: E402
 
 
 class InfluenceBalancing:
+    default_estimator = "pes"
+    data_kinds = ()  # the system is its own data
+    no_inner_objective = ("the linear system is not an optimisation, so it has no inner objective for the implicit "
+                          "function theorem")
+
     def __init__(self, horizon: int, dim: int, positive: int, init_theta: float, device: torch.device):
         if not 0 < positive < dim:
             raise UserError(f"task.positive must be between 1 and task.dim-1={dim - 1}, got {positive}")
@@ -81,4 +86,7 @@ class LinearSystem:
         return {"s": self.A @ state["s"] + meta_params["theta"] * self.b}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
-        return 0.5 * (state["s"][0] - 1.0) ** 2
+        # ½(s₀ − 1)², written on the slice s[:1] and with integer constants: forward mode gives a
+        # 0-dim tensor combined with a Python float a float64 tangent (pytorch/pytorch#90065),
+        # which estimator=forward could not multiply with float32 tangents.
+        return (state["s"][:1] - 1).square().sum() / 2

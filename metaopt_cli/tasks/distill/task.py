@@ -17,6 +17,12 @@ from .synthetic import SyntheticSet, random_real_images
 
 
 class Distill:
+    default_estimator = "tbptt"
+    data_kinds = ("classification",)
+    inner_step_knob = "task.inner_lr"
+    no_inner_optimum = ("distillation trains each fresh network for a fixed K steps and stops far from any inner "
+                        "optimum, so the implicit function theorem does not apply")
+
     def __init__(
         self,
         data: SplitData,

@@ -20,6 +20,10 @@ BATCHING = ("vmap", "loop")
 
 
 class MAML:
+    default_estimator = "backprop"  # second-order MAML, as published
+    data_kinds = ("classification", "few_shot", "regression")
+    inner_step_knob = "task.inner_lr"
+
     def __init__(
         self,
         data,

@@ -21,6 +21,11 @@ CHUNK = 50  # test episodes embedded at once
 
 
 class ProtoNet:
+    default_estimator = "backprop"
+    data_kinds = ("classification", "few_shot")
+    no_inner_loop = "Prototypical Networks have no inner loop to truncate"
+    no_inner_optimum = "Prototypical Networks have no inner loop, so no inner optimum"
+
     def __init__(self, data, make_backbone: Callable[..., nn.Module], device: torch.device, ways: int, shots: int,
                  queries: int, test_episodes: int, split_seed: int):
         if test_episodes < 1:

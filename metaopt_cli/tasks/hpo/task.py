@@ -11,6 +11,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
+from ..protocol import OnlyWith
 from .evaluate import evaluate_hyperparams
 from .hyperparams import Hyperparams
 from .picture import save_schedule_picture
@@ -18,6 +19,12 @@ from .problem import OBJECTIVES, HPOProblem
 
 
 class HPO:
+    default_estimator = "tbptt"
+    data_kinds = ("classification",)
+    inner_step_knob = "task.lr"
+    no_inner_objective = OnlyWith("hyperparams", ("weight_decay",), "implicit differentiation sees only hyperparameters "
+                                  "of the inner objective (weight_decay), not {others}, which act on the optimiser's path")
+
     def __init__(
         self,
         data: SplitData,

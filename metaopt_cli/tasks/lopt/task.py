@@ -22,6 +22,12 @@ SCORED = ("train", "val")
 
 
 class LearnedOpt:
+    default_estimator = "tbptt"
+    data_kinds = ("classification",)
+    inner_step_knob = "task.step_mult"
+    no_inner_optimum = ("a learned optimizer is judged along its whole training run, not at an inner optimum, so the "
+                        "implicit function theorem does not apply")
+
     def __init__(
         self,
         data: SplitData,

@@ -1,0 +1,93 @@
+"""The contract every task keeps: what the trainer calls on it, and what it declares about
+itself so that the task × estimator and task × data matrices (compat.py) derive from it.
+
+A task does not subclass `Task`; it declares the class attributes below at the top of its
+class body, and one it leaves out takes the default given here (`declared`).
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from ..estimators.problem import Problem, Tensors
+
+
+@dataclass(frozen=True)
+class OnlyWith:
+    """A capability a task has only where the list setting `task.<knob>` keeps to `values`.
+    `reason` says why not otherwise; `{others}` in it stands for the values outside them."""
+
+    knob: str
+    values: tuple[str, ...]
+    reason: str
+
+    @property
+    def setting(self) -> str:
+        return f"task.{self.knob}=[{','.join(self.values)}]"
+
+    def why_not(self, task_cfg: Any) -> str | None:
+        """Why these settings lack the capability, with the fix; None where they have it."""
+        others = [value for value in task_cfg[self.knob] if value not in self.values]
+        return f"{self.reason.format(others=', '.join(others))}: set {self.setting}" if others else None
+
+
+# What an estimator may need of a task (its `needs_<capability>`, estimators/protocol.py), most
+# specific first, each with the capability it presupposes: a task without an inner loop has no
+# inner objective, and one without an inner objective no inner optimum.
+CAPABILITIES: dict[str, str | None] = {
+    "inner_optimum": "inner_objective",  # the unroll ends at (near) an optimum of the inner objective
+    "inner_objective": "inner_loop",  # the inner steps descend an objective of θ (Problem.inner_objective)
+    "inner_loop": None,  # there are inner steps to unroll and truncate (K ≥ 1)
+    "forward_mode": None,  # every op of the unroll has a forward-mode (jvp) rule
+}
+
+
+class Task(Protocol):
+    """Owns θ: initialises it, samples inner problems that depend on it, and scores it."""
+
+    # The `estimator` that `metaopt train task=<this>` runs with; the task's YAML selects the same.
+    default_estimator: ClassVar[str]
+    # The kinds of `data` it takes (config/data.py DATA_KINDS); () takes none, whatever is chosen.
+    data_kinds: ClassVar[tuple[str, ...]] = ()
+    # The setting that sizes the inner steps, for the advice when the meta-loss turns non-finite.
+    inner_step_knob: ClassVar[str | None] = None
+    # What the task lacks of CAPABILITIES, each as the reason why (the sentence an unsupported
+    # pair's error quotes); None: it has it, or has it where its presupposition holds.
+    no_inner_loop: ClassVar[str | None] = None
+    no_inner_objective: ClassVar[str | OnlyWith | None] = None
+    no_inner_optimum: ClassVar[str | OnlyWith | None] = None
+    no_forward_mode: ClassVar[str | None] = None
+
+    def init_meta_params(self, generator: torch.Generator) -> Tensors:
+        """θ before meta-training."""
+
+    def sample(self, generator: torch.Generator, meta_batch: int) -> Problem:
+        """ONE Problem batching `meta_batch` inner problems, all randomness from `generator`."""
+
+    def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        """The field's protocol for θ: the final report (test splits)."""
+
+    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+        """The pictures people look at (learned images, schedules, curves): their paths."""
+
+    # Optional methods; where a task lacks one the trainer does what is said:
+    #   validate(meta_params, generator) -> dict[str, float]: periodic evaluation on validation
+    #       splits for model selection (without it: `evaluate`);
+    #   log_values(meta_params) -> dict[str, float]: readable values of θ for every metrics
+    #       record (without it: none);
+    #   outer_optimizer(meta_params, optimizer) -> optimizer: replaces the configured outer
+    #       optimizer (without it: that optimizer).
+
+
+def declared(task: type, name: str) -> Any:
+    """A task class's declaration `name`, or the protocol's default where it has none."""
+    return getattr(task, name) if hasattr(task, name) else getattr(Task, name)
+
+
+def lacks(task: type, capability: str) -> str | OnlyWith | None:
+    """Why the task lacks the capability, from its own declaration or that of what it
+    presupposes; None where it has it."""
+    reason = declared(task, f"no_{capability}")
+    presupposed = CAPABILITIES[capability]
+    return reason if reason is not None or presupposed is None else lacks(task, presupposed)
