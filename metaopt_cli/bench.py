@@ -8,12 +8,13 @@ from omegaconf import DictConfig
 from .errors import UserError
 from .memory import measure_peak
 from .timing import timed
-from .compat import check_trainer
+from .compat import check_data, check_trainer
 from .variants import check_names
 
 
-def check_bench_config(cfg: DictConfig) -> None:
+def check_bench_config(cfg: DictConfig, choices) -> None:
     check_trainer(cfg.trainer)
+    check_data(choices)
     options = cfg.bench
     if not options.horizons:
         raise UserError("bench.horizons is empty: pass the horizons K to measure, e.g. bench.horizons=[10,50,200]")

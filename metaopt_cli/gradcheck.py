@@ -4,15 +4,16 @@ from omegaconf import DictConfig
 
 from .errors import UserError
 from .estimators.problem import Problem, Tensors
-from .compat import check_trainer
+from .compat import check_data, check_trainer
 from .variants import check_names
 
 # Names (as in gradcheck.estimators) of the estimators whose meta-gradient is exact.
 REFERENCES = ("backprop", "backprop_checkpoint")
 
 
-def check_gradcheck_config(cfg: DictConfig) -> None:
+def check_gradcheck_config(cfg: DictConfig, choices) -> None:
     check_trainer(cfg.trainer)
+    check_data(choices)
     options = cfg.gradcheck
     if options.samples < 1:
         raise UserError(f"gradcheck.samples must be at least 1, got {options.samples}")

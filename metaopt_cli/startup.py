@@ -18,8 +18,8 @@ from .gradcheck import check_gradcheck_config
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
     "train": lambda cfg: check_run_config(cfg, cfg.hydra.runtime.choices),
-    "gradcheck": check_gradcheck_config,
-    "bench": check_bench_config,
+    "gradcheck": lambda cfg: check_gradcheck_config(cfg, cfg.hydra.runtime.choices),
+    "bench": lambda cfg: check_bench_config(cfg, cfg.hydra.runtime.choices),
 }
 
 

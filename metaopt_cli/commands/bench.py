@@ -19,8 +19,8 @@ from ..variants import chosen_names, compose_variant, usable_estimator
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="bench")
 @reports_user_errors
 def main(cfg: DictConfig) -> None:
-    check_bench_config(cfg)
     hydra_cfg = HydraConfig.get()
+    check_bench_config(cfg, hydra_cfg.runtime.choices)
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.bench, cfg.trainer
     names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)

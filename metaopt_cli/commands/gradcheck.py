@@ -22,8 +22,8 @@ FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="gradcheck")
 @reports_user_errors
 def main(cfg: DictConfig) -> None:
-    check_gradcheck_config(cfg)
     hydra_cfg = HydraConfig.get()
+    check_gradcheck_config(cfg, hydra_cfg.runtime.choices)
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.gradcheck, cfg.trainer
     names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
