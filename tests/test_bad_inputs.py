@@ -163,3 +163,37 @@ def test_bad_input_ends_in_one_error_line(case: Case, tmp_path: Path, request):
 def test_case_ids_are_unique():
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids))
+
+
+def test_gpu_out_of_memory_is_one_line_naming_the_knobs(capsys):
+    """The GPU's allocator error, as Hydra's instantiate wraps it, without a GPU to exhaust."""
+    import torch
+    from hydra.errors import InstantiationException
+
+    from metaopt_cli.errors import reports_user_errors
+
+    @reports_user_errors
+    def command():
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total "
+                                         "capacity of 79.19 GiB of which 3.12 GiB is free.")
+        except torch.OutOfMemoryError as error:
+            raise InstantiationException("Error in call to target") from error
+
+    with pytest.raises(SystemExit) as exit_:
+        command()
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: out of GPU memory allocating 20.00 GiB"), lines
+    assert "trainer.meta_batch" in lines[0] and "estimator.truncation" in lines[0]
+
+
+def test_an_error_that_is_not_about_memory_goes_through():
+    from metaopt_cli.errors import reports_user_errors
+
+    @reports_user_errors
+    def command():
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        command()
