@@ -34,8 +34,7 @@ class Case:
     fragments: tuple[str, ...]
     setup: Callable[[Path], None] | None = None
     env: dict | None = None
-    needs_run: bool = False  # a finished tiny run copied to ./run first
-    marks: tuple = ()
+    needs_run: bool = False  # a finished tiny run copied to ./run first (the table's slow part)
 
 
 def mnist_with(damage: Callable[[Path], None]) -> Callable[[Path], None]:
@@ -149,7 +148,8 @@ def finished_run(tmp_path_factory) -> Path:
     return cwd / "run"
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.id, marks=case.marks) for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.needs_run else [])
+                                  for case in CASES])
 def test_bad_input_ends_in_one_error_line(case: Case, tmp_path: Path, request):
     if case.needs_run:
         shutil.copytree(request.getfixturevalue("finished_run"), tmp_path / "run")
