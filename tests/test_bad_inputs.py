@@ -118,7 +118,8 @@ CASES = [
     # Fixed on contracts' branch: a task given data it cannot use, a pair that cannot run.
     Case("distill-on-sinusoid", ["train", *DISTILL, "data=sinusoid"], ("task=distill", "data=sinusoid")),
     Case("hpo-on-sinusoid", ["train", *HPO, "data=sinusoid"], ("task=hpo", "data=sinusoid")),
-    Case("influence-forward", ["train", "task=influence", "estimator=forward", "task.horizon=4", "trainer.meta_steps=1"],
+    Case("influence-forward",
+         ["train", "task=influence", "estimator=forward", "task.horizon=4", "trainer.meta_steps=1"],
          ("task=influence", "estimator=forward")),
     # Fixed on fewshot's branch.
     Case("implicit-damping-nan", ["train", *MAML_SINUSOID, "estimator=implicit", "estimator.damping=nan"],

@@ -20,7 +20,8 @@ def torchvision_or_user_error(open_dataset: Callable[[], T], download: bool, nam
     UserError `missing`; when a download or a read fails, one saying so."""
     try:
         return open_dataset()
-    except Exception as error:  # torchvision's readers raise whatever their parsers meet (ValueError, AssertionError, EOFError, ...)
+    # Broad: torchvision's readers raise whatever their parsers meet (ValueError, AssertionError, EOFError, ...).
+    except Exception as error:
         if out_of_memory(error):
             raise  # reported with the settings that size memory, not as a damaged file
         if download and _no_network(error):
@@ -74,7 +75,8 @@ def read_image_folder(folder: str, extensions: tuple[str, ...], mode: str, size:
                     if image.size != (size, size):
                         image = image.resize((size, size), resample=Image.Resampling.LANCZOS)
                     images.append(np.asarray(image))
-            except (OSError, ValueError, Image.DecompressionBombError) as error:  # PIL's unreadable, truncated or oversized image
+            # PIL's unreadable, truncated or oversized image (a folder named like an image too).
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
                 raise UserError(f"cannot read the image {path} ({_reason(error)}): replace it, or fetch the dataset "
                                 "again") from None
     return np.stack(images) if images else None
