@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, scaled_timeout
 from fewshot_files import write_miniimagenet
 from torchvision_files import write_mnist
 
@@ -198,3 +198,13 @@ def test_an_error_that_is_not_about_memory_goes_through():
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
         command()
+
+
+def test_subprocess_time_limits_scale_with_the_environment(monkeypatch):
+    monkeypatch.delenv("METAOPT_TEST_TIMEOUT_SCALE", raising=False)
+    assert scaled_timeout(60) == 60
+    monkeypatch.setenv("METAOPT_TEST_TIMEOUT_SCALE", "2.5")
+    assert scaled_timeout(60) == 150
+    monkeypatch.setenv("METAOPT_TEST_TIMEOUT_SCALE", "0")
+    with pytest.raises(ValueError, match="METAOPT_TEST_TIMEOUT_SCALE"):
+        scaled_timeout(60)
