@@ -28,9 +28,22 @@ def pick_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"trainer.device={name} but this machine has no CUDA device: use trainer.device=auto or cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"trainer.device must be auto, cpu or cuda[:N], got '{name}'") from None
+        device = None
+    if device is None or device.type == "meta":  # meta holds shapes, never values
+        raise UserError(f"trainer.device must be auto, cpu or cuda[:N], got '{name}'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"trainer.device={name} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                        f"cuda:0 to cuda:{torch.cuda.device_count() - 1}: use one of those, or trainer.device=auto")
+    try:
+        # torch names more device types than a given build or machine can use (mps, xpu, ...);
+        # only an allocation tells.
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError):
+        raise UserError(f"trainer.device={name}: this torch cannot use {device.type} devices on this machine; "
+                        "use trainer.device=auto or cpu") from None
+    return device
 
 
 def build_task(cfg: DictConfig, device: torch.device):

@@ -1,12 +1,13 @@
 """Which estimator and which data serve which task, and why not where they do not: derived
 from what the parts declare (tasks/protocol.py, estimators/protocol.py, config/data.py)."""
+import math
 from collections.abc import Mapping
 
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from .build import build
+from .build import build, pick_device
 from .config.data import DATA_KINDS
 from .config.store import options, schema_of
 from .errors import UserError
@@ -104,7 +105,12 @@ def check_trainer(trainer: DictConfig) -> None:
             raise UserError(f"trainer.{key} must be at least 1, got {trainer[key]}")
     if trainer.eval_every < 0:
         raise UserError(f"trainer.eval_every must be 0 (only at the end) or positive, got {trainer.eval_every}")
-    if not trainer.outer_lr > 0:
-        raise UserError(f"trainer.outer_lr must be positive, got {trainer.outer_lr}")
+    if not 0 < trainer.outer_lr < math.inf:
+        raise UserError(f"trainer.outer_lr must be positive and finite, got {trainer.outer_lr}")
+    # The seed and those derived from it (seed + 1 for evaluation) must fit torch's unsigned 64 bits;
+    # a negative seed would silently alias a positive one.
+    if not 0 <= trainer.seed < 2**63:
+        raise UserError(f"trainer.seed must be between 0 and 2**63 - 1, got {trainer.seed}")
+    pick_device(trainer.device)  # a device this torch or machine cannot use fails before any run starts
     if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
         raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")

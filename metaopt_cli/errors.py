@@ -1,9 +1,18 @@
 """The one exception type that means "the user asked for something we cannot do"."""
 import functools
+import re
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
+import torch
+
 T = TypeVar("T")
+
+# What sizes a run's memory, in the order people usually shrink it.
+MEMORY_KNOBS = (
+    "trainer.meta_batch, task.horizon (or estimator=tbptt with a smaller estimator.truncation), "
+    "the backbone's size, or the task's batch sizes"
+)
 
 
 class UserError(Exception):
@@ -14,7 +23,8 @@ class UserError(Exception):
 
 
 def reports_user_errors(command: Callable[..., T]) -> Callable[..., T]:
-    """Turn a UserError raised anywhere below `command` into one `error:` line and status 2."""
+    """Turn a UserError raised anywhere below `command` into one `error:` line and status 2,
+    and so an allocation that failed for want of memory, naming the settings that size it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -22,8 +32,28 @@ def reports_user_errors(command: Callable[..., T]) -> Callable[..., T]:
             return command(*args, **kwargs)
         except UserError as error:
             fail(str(error))
+        except Exception as error:
+            message = out_of_memory(error)
+            if message is None:
+                raise
+            fail(f"{message}: shrink what sizes it: {MEMORY_KNOBS}")
 
     return wrapper
+
+
+def out_of_memory(error: BaseException | None) -> str | None:
+    """What ran out, and how much was asked for, when `error` or an error it wraps (Hydra's
+    instantiate wraps what a constructor raises) is a failed allocation; else None."""
+    while error is not None:
+        if isinstance(error, torch.OutOfMemoryError):
+            size = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]?i?B)", str(error))
+            return f"out of GPU memory{f' allocating {size.group(1)}' if size else ''}"
+        # torch's CPU allocator reports failure as a plain RuntimeError; numpy and Python raise MemoryError.
+        if isinstance(error, MemoryError) or "DefaultCPUAllocator: can't allocate memory" in str(error):
+            size = re.search(r"allocate (\d+) bytes", str(error))
+            return f"out of CPU memory{f' allocating {int(size.group(1)) / 2**30:.1f} GiB' if size else ''}"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def fail(message: str) -> NoReturn:

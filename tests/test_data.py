@@ -9,7 +9,7 @@ import torch
 import torchvision.datasets.cifar
 from hydra.utils import instantiate
 
-from metaopt_cli.data import digits, torchvision_sets
+from metaopt_cli.data import cifar_fs, digits, omniglot, torchvision_sets
 from metaopt_cli.data.splits import SplitData
 from metaopt_cli.errors import UserError
 
@@ -187,3 +187,54 @@ def test_image_size_shrinks_by_area_averaging(tmp_path):
     assert torch.isfinite(data.train.x).all()
     with pytest.raises(UserError, match="data.image_size"):
         torchvision_sets.load(name="fashion_mnist", root=str(tmp_path), val_size=10, image_size=-1)
+
+
+# --- files that cannot be fetched or read ----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("load", "folder"),
+    [
+        (lambda root: torchvision_sets.load("fashion_mnist", root, download=True), "FashionMNIST/raw"),
+        (lambda root: torchvision_sets.load("cifar10", root, download=True), "cifar-10-batches-py"),
+        (lambda root: cifar_fs.load(root, download=True), "cifar-100-python"),
+        (lambda root: omniglot.load(root, download=True), "omniglot-py"),
+    ],
+    ids=["fashion_mnist", "cifar10", "cifar_fs", "omniglot"],
+)
+def test_download_without_a_network_says_where_to_put_the_files(tmp_path, monkeypatch, load, folder):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):  # a closed local port: no network
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    with pytest.raises(UserError) as error:
+        load(str(tmp_path))
+    message = str(error.value)
+    assert "could not fetch" in message and str(tmp_path / folder) in message and "data.download=false" in message
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragments"),
+    [
+        (lambda raw: (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + bytes(8)),
+         ["cannot read mnist", "truncated or corrupt"]),
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\x07" * 3), ["cannot read mnist"]),
+    ],
+    ids=["images-header-only", "labels-garbage"],
+)
+def test_corrupt_mnist_file_is_one_line_naming_the_folder(tmp_path, damage, fragments):
+    write_mnist(tmp_path, "MNIST", n_train=20, n_test=10)
+    damage(tmp_path / "MNIST" / "raw")
+    with pytest.raises(UserError) as error:
+        torchvision_sets.load("mnist", str(tmp_path), val_size=5)
+    assert all(fragment in str(error.value) for fragment in fragments), error.value
+    assert str(tmp_path / "MNIST" / "raw") in str(error.value)
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    from metaopt_cli.data.opening import read_image_folder
+
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    (tmp_path / "b.png").mkdir()  # a folder where an image should be
+    with pytest.raises(UserError, match="a.png"):
+        read_image_folder(str(tmp_path), (".png",), "L", 8)
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(UserError, match="b.png"):
+        read_image_folder(str(tmp_path), (".png",), "L", 8)

@@ -5,6 +5,7 @@ from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
 from metaopt_cli.backbones.size import check_image_size
+from metaopt_cli.backbones.values import check_widths
 
 
 class Conv4(nn.Module):
@@ -17,6 +18,7 @@ class Conv4(nn.Module):
     ):
         super().__init__()
         channels, height, wide = in_shape
+        check_widths("width", width)
         check_image_size("conv4", in_shape, 4)
         blocks = []
         for c_in in (channels, width, width, width):

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from metaopt_cli.backbones.values import check_widths
+
 
 class MLP(nn.Module):
     def __init__(
@@ -14,6 +16,7 @@ class MLP(nn.Module):
         hidden: Sequence[int] = (128,),
     ):
         super().__init__()
+        check_widths("hidden", hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_shape[0] * in_shape[1] * in_shape[2]
         for h in hidden:

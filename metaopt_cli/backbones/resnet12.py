@@ -7,6 +7,8 @@ from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
 from metaopt_cli.backbones.size import check_image_size
+from metaopt_cli.backbones.values import check_widths
+from metaopt_cli.errors import UserError
 
 
 class _Block(nn.Module):
@@ -41,8 +43,11 @@ class ResNet12(nn.Module):
     ):
         super().__init__()
         channels = in_shape[0]
-        check_image_size("resnet12", in_shape, 4)
         widths = [int(w) for w in widths]
+        if not widths:
+            raise UserError("backbone.widths lists the width of each residual block and cannot be empty")
+        check_widths("widths", widths)
+        check_image_size("resnet12", in_shape, len(widths))
         ins = [channels, *widths[:-1]]
         self.features = nn.Sequential(
             *(_Block(c_in, c_out, norm) for c_in, c_out in zip(ins, widths)),

@@ -5,6 +5,7 @@ from torch import nn
 
 from metaopt_cli.backbones.norm import make_norm
 from metaopt_cli.backbones.size import check_image_size
+from metaopt_cli.backbones.values import check_dropout, check_widths
 from metaopt_cli.errors import UserError
 
 
@@ -41,7 +42,9 @@ class WideResNet(nn.Module):
     ):
         super().__init__()
         if (depth - 4) % 6 != 0 or depth < 10:
-            raise UserError(f"wrn depth must be 6n+4 (10, 16, 22, 28, ...), got {depth}")
+            raise UserError(f"backbone.depth of a wide ResNet must be 6n+4 (10, 16, 22, 28, ...), got {depth}")
+        check_widths("widen", widen)
+        check_dropout(dropout)
         channels = in_shape[0]
         check_image_size("wrn", in_shape, 2)
         per_group = (depth - 4) // 6

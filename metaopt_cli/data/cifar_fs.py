@@ -38,6 +38,7 @@ def load(root: str, download: bool = False) -> FewShotData:
     root = os.path.abspath(os.path.expanduser(root))
     parts = torchvision_or_user_error(
         lambda: [CIFAR100(root, train=train, download=download) for train in (True, False)], download,
+        "cifar_fs (CIFAR-100)", os.path.join(root, CIFAR100.base_folder),
         f"cifar_fs needs CIFAR-100, not found under {root} (looked in {os.path.join(root, CIFAR100.base_folder)}): "
         f"pass data.download=true to fetch it, or data.root=<folder that holds {CIFAR100.base_folder}>",
     )

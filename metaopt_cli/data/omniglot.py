@@ -66,7 +66,7 @@ def _folder(root: str, background: bool, download: bool) -> str:
     zip_folder = os.path.join(root, Omniglot.folder)
     # torchvision checks the md5 of the .zip it downloaded, not the extracted folders next to it.
     dataset = torchvision_or_user_error(
-        lambda: Omniglot(root, background=background, download=download), download,
+        lambda: Omniglot(root, background=background, download=download), download, "omniglot", zip_folder,
         f"omniglot not found under {root} (looked for images_background.zip and images_evaluation.zip in "
         f"{zip_folder}, which torchvision checks): pass data.download=true to fetch it, "
         f"or data.root=<folder that holds {Omniglot.folder}>",

@@ -30,6 +30,7 @@ def load(name: str, root: str, download: bool = False, val_size: int = 5000, spl
 
     official_train, official_test = torchvision_or_user_error(
         lambda: [dataset_class(root, train=train, download=download) for train in (True, False)], download,
+        name, os.path.join(root, folder),
         f"{name} not found under {root} (looked in {os.path.join(root, folder)}): "
         f"pass data.download=true to fetch it, or data.root=<folder that holds {folder}>",
     )

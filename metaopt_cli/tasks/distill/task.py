@@ -1,5 +1,6 @@
 """Dataset distillation (Wang et al. 2018): learn a few synthetic images per class such that
 a freshly initialised network trained on them for K steps does well on real data."""
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,12 @@ class Distill:
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
+        if eval_models < 2:
+            raise UserError(f"task.eval_models={eval_models}: the evaluation reports the mean and std over "
+                            "that many fresh networks, and one gives no spread; use at least 2")
+        if not eval_lrs or not all(0 < lr < math.inf for lr in eval_lrs):
+            raise UserError(f"task.eval_lrs is the grid of learning rates the random-real baseline is tuned on: "
+                            f"a non-empty list of positive, finite values, got {list(eval_lrs)}")
         if init not in ("real", "noise"):
             raise UserError(f"task.init must be real or noise, got '{init}'")
         smallest = int(torch.bincount(data.train.y, minlength=data.num_classes).min())
@@ -82,5 +89,5 @@ class Distill:
 
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
-        if value <= 0:
-            raise UserError(f"task.{name} must be positive, got {value}")
+        if not 0 < value < math.inf:
+            raise UserError(f"task.{name} must be positive and finite, got {value}")

@@ -12,6 +12,7 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from .evaluate import evaluate_adaptation
+from .losses import check_test_episodes
 from .maml_problem import LR_PREFIX, MAMLProblem
 from .picture import save_sinusoid_picture
 from .source import EpisodeSource
@@ -43,11 +44,12 @@ class MAML:
         split_seed: int,
         batching: str,
     ):
-        if horizon < 1 or test_horizon < 1 or test_episodes < 1 or not inner_lr > 0 or proximal < 0:
+        if horizon < 1 or test_horizon < 1 or not inner_lr > 0 or proximal < 0:
             raise UserError(
-                "task.horizon, task.test_horizon and task.test_episodes must be at least 1, task.inner_lr "
-                f"positive and task.proximal ≥ 0; got {horizon}, {test_horizon}, {test_episodes}, {inner_lr}, {proximal}"
+                "task.horizon and task.test_horizon must be at least 1, task.inner_lr positive and task.proximal ≥ 0; "
+                f"got {horizon}, {test_horizon}, {inner_lr}, {proximal}"
             )
+        check_test_episodes(test_episodes)
         if batching not in BATCHING:
             raise UserError(f"task.batching must be one of {', '.join(BATCHING)}, got '{batching}'")
         self.batching = batching

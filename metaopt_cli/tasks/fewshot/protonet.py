@@ -14,7 +14,7 @@ from ...data.episodes import Episodes
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
-from .losses import mean_ci95
+from .losses import check_test_episodes, mean_ci95
 from .source import EpisodeSource
 
 CHUNK = 50  # test episodes embedded at once
@@ -28,8 +28,7 @@ class ProtoNet:
 
     def __init__(self, data, make_backbone: Callable[..., nn.Module], device: torch.device, ways: int, shots: int,
                  queries: int, test_episodes: int, split_seed: int):
-        if test_episodes < 1:
-            raise UserError(f"task.test_episodes must be at least 1, got {test_episodes}")
+        check_test_episodes(test_episodes)
         self.source = EpisodeSource.of(data, ways, shots, queries, split_seed)
         if not self.source.classification:
             raise UserError("protonet classifies, and this data is a regression: use data=digits, omniglot, "

@@ -49,7 +49,7 @@ def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dic
     summary = {}
     for name, values in scores.items():
         summary[name] = values.mean().item()
-        summary[f"{name}_std"] = values.std().item() if len(values) > 1 else 0.0
+        summary[f"{name}_std"] = values.std().item()
     return summary
 
 

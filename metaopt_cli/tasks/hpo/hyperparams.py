@@ -41,18 +41,20 @@ class Hyperparams:
             raise UserError(f"task.hyperparams is empty: name the ones to learn, of {', '.join(HYPERPARAMS)}")
         if self.schedule not in SCHEDULES:
             raise UserError(f"task.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
-        if not self.lr > 0:
-            raise UserError(f"task.lr is the initial learning rate and must be positive, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise UserError(f"task.lr is the initial learning rate and must be positive and finite, got {self.lr}")
         if not 0 <= self.momentum < 1:
             raise UserError(f"task.momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise UserError(f"task.weight_decay must be non-negative, got {self.weight_decay}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise UserError(f"task.weight_decay must be non-negative and finite, got {self.weight_decay}")
+        if not math.isfinite(self.decay):
+            raise UserError(f"task.decay is the schedule's decay power and must be finite, got {self.decay}")
         if "momentum" in self.learned and self.momentum == 0:
             raise UserError("a learned momentum is stored as a logit and cannot start at 0: set task.momentum=0.5, say")
         if "weight_decay" in self.learned and self.weight_decay == 0:
             raise UserError("a learned weight decay is stored as a log and cannot start at 0: set task.weight_decay=1e-4, say")
-        if not self.decay_steps > 0:
-            raise UserError(f"task.decay_steps must be positive, got {self.decay_steps}")
+        if not 0 < self.decay_steps < math.inf:
+            raise UserError(f"task.decay_steps must be positive and finite, got {self.decay_steps}")
 
     @cached_property
     def _initial(self) -> Tensors:

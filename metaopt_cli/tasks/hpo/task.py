@@ -49,6 +49,9 @@ class HPO:
                                 random_search_trials=random_search_trials).items():
             if value < 1:
                 raise UserError(f"task.{name} must be at least 1, got {value}")
+        if eval_seeds < 2:
+            raise UserError(f"task.eval_seeds={eval_seeds}: the evaluation reports the mean and std over that many "
+                            "retrained networks, and one gives no spread; use at least 2")
         if objective not in OBJECTIVES:
             raise UserError(f"task.objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
         self.data, self.device, self.objective = data, device, objective

@@ -2,6 +2,7 @@
 rule that trains a backbone, on a distribution of inner problems (fresh initialisations and
 minibatch orders), for the loss along the whole training run."""
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,14 +58,15 @@ class LearnedOpt:
             raise UserError(f"task.optimizer must be one of {', '.join(RULES)}, got '{optimizer}'")
         if scored not in SCORED:
             raise UserError(f"task.scored must be one of {', '.join(SCORED)}, got '{scored}'")
-        if not (step_mult > 0 and exp_mult > 0 and self_train_step_mult > 0):
-            raise UserError(f"task.step_mult, task.exp_mult and task.self_train_step_mult must be positive, got "
-                            f"{step_mult}, {exp_mult} and {self_train_step_mult}")
+        if not all(0 < value < math.inf for value in (step_mult, exp_mult, self_train_step_mult)):
+            raise UserError(f"task.step_mult, task.exp_mult and task.self_train_step_mult must be positive and "
+                            f"finite, got {step_mult}, {exp_mult} and {self_train_step_mult}")
         if self_train_warmup < 0:
             raise UserError(f"task.self_train_warmup counts outer steps before the rule trains itself: it must be 0 "
                             f"or more, got {self_train_warmup}")
-        if not adam_lrs or not sgd_lrs or min(*adam_lrs, *sgd_lrs) <= 0:
-            raise UserError("task.adam_lrs and task.sgd_lrs must be non-empty lists of positive learning rates")
+        if not adam_lrs or not sgd_lrs or not all(0 < lr < math.inf for lr in (*adam_lrs, *sgd_lrs)):
+            raise UserError(f"task.adam_lrs and task.sgd_lrs must be non-empty lists of positive, finite learning "
+                            f"rates, got {list(adam_lrs)} and {list(sgd_lrs)}")
         self.data, self.device, self.horizon = data, device, horizon
         self.batch_size, self.scored, self.scored_batch_size = batch_size, scored, scored_batch_size
         self.rule = RULES[optimizer](hidden, step_mult, exp_mult)
