@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import scaled_timeout
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_maml.py"
 TINY = ["--device", "cpu", "--backbone", "conv4", "--image-size", "28", "--iterations", "1"]
@@ -31,7 +33,7 @@ def bench(*args: str, hide: tuple[str, ...] = ()) -> tuple[subprocess.CompletedP
         "script = sys.argv[1]; sys.argv = [script, *sys.argv[3:]]; runpy.run_path(script, run_name='__main__')"
     )
     result = subprocess.run([sys.executable, "-c", launcher, str(SCRIPT), ",".join(hide), *args],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, capture_output=True, text=True, timeout=scaled_timeout(600))
     assert result.returncode == 0, result.stderr[-3000:]
     return result, json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -71,6 +73,7 @@ def test_a_peer_computes_the_same_meta_gradient_and_is_timed(tiny, peer):
     assert figures[f"speedup_vs_{peer}"] == pytest.approx(figures[f"{peer}_ms"] / figures["metaopt_ms"])
 
 
+@pytest.mark.slow
 def test_a_missing_peer_is_skipped_with_how_to_install_it():
     result, figures = bench(*TINY, hide=PEERS)
     assert figures["metaopt_ms"] > 0
@@ -80,6 +83,7 @@ def test_a_missing_peer_is_skipped_with_how_to_install_it():
     assert "agreement: no peer installed to compare with" in result.stdout
 
 
+@pytest.mark.slow
 def test_bf16_runs_every_library_and_reports_its_accuracy_cost():
     """--precision bf16 autocasts the timed meta-iterations and says how far its meta-gradient
     lies from float32's: measurably, since bfloat16 keeps 8 bits of mantissa, yet close."""

@@ -26,6 +26,7 @@ def test_too_many_images_per_class_is_a_user_error():
                 init="real", real_batch=8, eval_models=2, eval_steps=2, eval_lrs=[0.1])
 
 
+@pytest.mark.slow
 def test_distilled_images_beat_random_real_ones(tmp_path):
     """Ten distilled images of digits teach a fresh MLP more than ten random real ones do,
     even with the baseline's learning rate tuned: the point of the task."""

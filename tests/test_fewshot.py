@@ -210,6 +210,7 @@ SHRUNK = ["trainer.meta_steps=2", "trainer.meta_batch=2", "trainer.eval_every=1"
           "task.queries=1", "backbone.width=4", "trainer.progress=false", "logger=none"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["maml_miniimagenet_5w1s", "protonet_miniimagenet_5w1s"])
 def test_miniimagenet_experiments_run_on_stand_in_files(tmp_path, experiment):
     """The published setups end to end, on 64/16/20 class folders of tiny JPEGs, shrunk to seconds."""
@@ -238,6 +239,7 @@ def test_omniglot_experiment_runs_on_stand_in_files(tmp_path, monkeypatch, compo
     assert summary["data"] == "omniglot" and summary["steps"] == 2 and 0 <= summary["test_acc"] <= 1
 
 
+@pytest.mark.slow
 def test_eval_reevaluates_a_maml_checkpoint_with_more_episodes(tmp_path):
     """`eval run=<dir> task.test_episodes=…` composes against the run's own task (maml), not the
     default one, so the task's keys can be overridden."""

@@ -120,6 +120,7 @@ def test_random_search_never_picks_a_diverged_trial():
     assert best["log_lr"].exp().item() == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_train_reports_the_protocol_and_plots_the_schedule(tmp_path):
     result = run_cli(["train", *HPO_TINY, "estimator=backprop", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -133,6 +134,7 @@ def test_train_reports_the_protocol_and_plots_the_schedule(tmp_path):
     assert (tmp_path / "run" / "schedule.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_online_pes_meta_trains_and_resumes_like_an_uninterrupted_run(tmp_path):
     """Online, PES's particles run on across meta-steps; the checkpoint keeps them, so a run
     stopped and resumed ends where an uninterrupted one does."""

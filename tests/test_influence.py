@@ -21,6 +21,7 @@ def runs(tmp_path_factory):
     return summaries, pictures
 
 
+@pytest.mark.slow
 def test_pes_reaches_the_optimum(runs):
     runs, _ = runs
     assert runs["pes"]["theta"] == pytest.approx(OPTIMUM, abs=0.01)

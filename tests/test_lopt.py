@@ -133,6 +133,7 @@ def test_self_training_hands_the_outer_step_to_the_rule_after_the_warm_up():
     assert not torch.equal(meta_params["w0"].detach(), before["w0"])
 
 
+@pytest.mark.slow
 def test_a_self_training_run_resumes_like_an_uninterrupted_one(tmp_path):
     """The checkpoint keeps the step count and the rule's own momenta: a run stopped one step
     after the hand-over and resumed ends bit-identical to an uninterrupted one."""
@@ -161,6 +162,7 @@ def test_bad_input_is_one_error_line(tmp_path, override, fragments):
     assert_user_error(run_cli(["train", *LOPT_TINY, *override.split()], tmp_path), *fragments)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_experiment_runs_on_stand_in_files(tmp_path):
     """learned_optimization's small task end to end — images shrunk to 8×8, online PES — on
     small files in Fashion-MNIST's real format, shrunk to seconds."""
