@@ -12,8 +12,8 @@ import sys
 from hydra._internal.utils import get_args_parser
 
 from .config.store import register_configs
-from .errors import fail
-from .run_config import with_run_choices
+from .errors import UserError, fail
+from .run_config import run_overrides
 from .startup import check_command_line
 
 COMMANDS = {
@@ -45,8 +45,12 @@ def main() -> None:
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
     # Intermixed, so that `-m` may follow overrides as well as precede them.
     parsed = parser.parse_intermixed_args(args)
-    parsed.overrides = with_run_choices(parsed.overrides)
-    if not (parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg):
+    informational = parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg
+    try:
+        parsed.overrides = run_overrides(command, parsed.overrides, parsed.multirun, required=not informational)
+    except UserError as error:
+        fail(str(error))
+    if not informational:
         check_command_line(command, parsed.overrides, parsed.multirun)
     flags = [arg for arg in args if arg not in parsed.overrides]
     # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.

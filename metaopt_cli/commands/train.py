@@ -7,18 +7,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..errors import reports_user_errors
-from ..run_config import load_run_config, run_dir_of
+from ..run_config import record_overrides
 from ..trainer import train
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
 @reports_user_errors
 def main(cfg: DictConfig) -> None:
+    # With resume=, the command line composed the run's own config and made its folder Hydra's
+    # run dir (cli.py), so a resumed run is configured and placed like a new one.
     hydra_cfg = HydraConfig.get()
     run_dir, choices = Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices)
     if cfg.resume:
-        run_dir = run_dir_of(cfg.resume)
-        cfg, choices = load_run_config(run_dir, skip="resume")
+        record_overrides(run_dir, list(hydra_cfg.overrides.task))
     if hydra_cfg.mode == RunMode.MULTIRUN:
         # Runs of one sweep share a W&B group, named after the sweep's folder.
         group = f"sweep:{hydra_cfg.sweep.dir}"
