@@ -34,6 +34,11 @@ def strict_json(report: dict) -> str:
     return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
 
 
+def strict_json_line(record: dict) -> str:
+    """One line of metrics.jsonl, strict like summary.json."""
+    return json.dumps(_finite(record), allow_nan=False) + "\n"
+
+
 def format_summary(summary: dict, run_dir: Path) -> str:
     width = max(len(key) for key in summary)
     lines = [f"── metaopt: {summary['task']} × {summary['estimator']} ──"]

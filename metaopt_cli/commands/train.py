@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from ..errors import reports_user_errors
 from ..run_config import record_overrides
+from ..run_lock import run_lock
 from ..trainer import train
 
 
@@ -18,11 +19,12 @@ def main(cfg: DictConfig) -> None:
     # run dir (cli.py), so a resumed run is configured and placed like a new one.
     hydra_cfg = HydraConfig.get()
     run_dir, choices = Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices)
-    if cfg.resume:
-        record_overrides(run_dir, list(hydra_cfg.overrides.task))
     if hydra_cfg.mode == RunMode.MULTIRUN:
         # Runs of one sweep share a W&B group, named after the sweep's folder.
         group = f"sweep:{hydra_cfg.sweep.dir}"
     else:
         group = f"{choices['task']}-{choices['estimator']}"
-    train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
+    with run_lock(run_dir):
+        if cfg.resume:
+            record_overrides(run_dir, list(hydra_cfg.overrides.task))
+        train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
