@@ -10,7 +10,9 @@ import os
 import sys
 
 from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from . import sweep
 from .config.store import register_configs
 from .errors import UserError, fail
 from .run_config import run_overrides
@@ -45,6 +47,7 @@ def main() -> None:
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
     # Intermixed, so that `-m` may follow overrides as well as precede them.
     parsed = parser.parse_intermixed_args(args)
+    flags = [arg for arg in args if arg not in parsed.overrides]
     informational = parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg
     try:
         parsed.overrides = run_overrides(command, parsed.overrides, parsed.multirun, required=not informational)
@@ -52,10 +55,12 @@ def main() -> None:
         fail(str(error))
     if not informational:
         check_command_line(command, parsed.overrides, parsed.multirun)
-    flags = [arg for arg in args if arg not in parsed.overrides]
+        sweep.swept_keys.update(o.key_or_group for o in OverridesParser.create().parse_overrides(parsed.overrides)
+                                if o.is_sweep_override())
     # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.
     sys.argv = [sys.argv[0], *flags, *parsed.overrides]
     importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    sweep.exit_if_jobs_failed()
 
 
 def _completion_args(args: list[str]) -> list[str]:

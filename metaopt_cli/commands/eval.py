@@ -7,13 +7,14 @@ from omegaconf import DictConfig
 
 from ..build import build_task, eval_generator, pick_device
 from ..checkpoint import load_checkpoint
-from ..errors import UserError, reports_user_errors
+from ..errors import UserError
 from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
+from ..sweep import reports_job_errors
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
-@reports_user_errors
+@reports_job_errors
 def main(run_cfg: DictConfig) -> None:
     # The command line composed the run's own config (cli.py); Hydra's run dir is its eval/ folder.
     run_dir = run_dir_of(run_cfg.run)

@@ -6,14 +6,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ..errors import reports_user_errors
 from ..run_config import record_overrides
 from ..run_lock import run_lock
+from ..sweep import reports_job_errors
 from ..trainer import train
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
-@reports_user_errors
+@reports_job_errors
 def main(cfg: DictConfig) -> None:
     # With resume=, the command line composed the run's own config and made its folder Hydra's
     # run dir (cli.py), so a resumed run is configured and placed like a new one.
