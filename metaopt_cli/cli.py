@@ -9,15 +9,6 @@ import importlib
 import os
 import sys
 
-from hydra._internal.utils import get_args_parser
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
-from . import sweep
-from .config.store import register_configs
-from .errors import UserError, fail
-from .run_config import run_overrides
-from .startup import check_command_line
-
 COMMANDS = {
     "train": "meta-train a task's meta-parameters with a gradient estimator",
     "eval": "re-run a task's evaluation from a run's checkpoint (run=<run dir>)",
@@ -30,7 +21,27 @@ USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--c
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    # Ctrl-C outside the meta-steps (which stop at a step's end, with a checkpoint): during
+    # start-up, whose imports take seconds (hence imported below, not at the top), or during
+    # the final evaluation. One line, and the shell's status for SIGINT.
+    try:
+        _main(sys.argv[1:])
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): stopped outside a meta-step; a run directory keeps its last checkpoint, "
+              "which `metaopt train resume=<run dir>` continues", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main(args: list[str]) -> None:
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from . import sweep
+    from .config.store import register_configs
+    from .errors import UserError, fail
+    from .run_config import run_overrides
+    from .startup import check_command_line
+
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         width = max(map(len, COMMANDS))
@@ -47,6 +58,9 @@ def main() -> None:
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
     # Intermixed, so that `-m` may follow overrides as well as precede them.
     parsed = parser.parse_intermixed_args(args)
+    if parsed.multirun and (parsed.cfg or parsed.info):
+        fail("-m runs a sweep's jobs and --cfg/--info show one config: drop -m to see the config, "
+             "or --cfg/--info to run the sweep")
     flags = [arg for arg in args if arg not in parsed.overrides]
     informational = parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg
     try:

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from .write_faults import writing
+
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
@@ -23,7 +25,8 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
         "device": str(device),
         **results,
     }
-    path.write_text(strict_json(summary))
+    with writing(path):
+        path.write_text(strict_json(summary))
     tracker.summary(summary)
     print(format_summary(summary, run_dir))
     return summary

@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
+from ..write_faults import writing
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
@@ -33,5 +34,6 @@ def main(run_cfg: DictConfig) -> None:
     report = {**{group: choices[group] for group in REPORTED_GROUPS},
               "run": str(run_dir), "steps": checkpoint["step"], **results}
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    (out_dir / "eval.json").write_text(strict_json(report))
+    with writing(out_dir / "eval.json"):
+        (out_dir / "eval.json").write_text(strict_json(report))
     print(format_summary(report, out_dir))

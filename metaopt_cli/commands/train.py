@@ -10,6 +10,7 @@ from ..run_config import record_overrides
 from ..run_lock import run_lock
 from ..sweep import reports_job_errors
 from ..trainer import train
+from ..write_faults import writing
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
@@ -24,7 +25,9 @@ def main(cfg: DictConfig) -> None:
         group = f"sweep:{hydra_cfg.sweep.dir}"
     else:
         group = f"{choices['task']}-{choices['estimator']}"
-    with run_lock(run_dir):
+    # The run directory is named where a file's own name is not known (the checkpoint's bytes
+    # go through torch.save).
+    with writing(run_dir), run_lock(run_dir):
         if cfg.resume:
             record_overrides(run_dir, list(hydra_cfg.overrides.task))
         train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)

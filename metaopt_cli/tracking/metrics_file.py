@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..summary import strict_json_line
+from ..write_faults import writing
 
 
 class MetricsFile:
@@ -16,11 +17,13 @@ class MetricsFile:
             records = read_records(path)
             if any(record["step"] > resume_step for record in records) or _ends_mid_line(path):
                 _replace(path, [record for record in records if record["step"] <= resume_step])
-        self.file = path.open("a")
+        with writing(path):
+            self.file = path.open("a")
 
     def write(self, record: dict) -> None:
-        self.file.write(strict_json_line(record))
-        self.file.flush()
+        with writing(self.path):
+            self.file.write(strict_json_line(record))
+            self.file.flush()
 
     def close(self) -> None:
         self.file.close()
@@ -28,6 +31,8 @@ class MetricsFile:
 
 def read_records(path: Path) -> list[dict]:
     """The file's records; a last line cut short (the process killed mid-write) is dropped."""
+    if not path.is_file():
+        raise UserError(f"{path} is not a file: move it away, or start a new run")
     lines = path.read_text().split("\n")
     records = []
     for number, line in enumerate(lines, 1):
@@ -59,8 +64,9 @@ def _replace(path: Path, records: list[dict]) -> None:
     """Never rewritten in place: the kept lines go to a file beside it, flushed to disk, which
     is renamed over it, so a kill at any moment leaves the old file or the new one, whole."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as file:
+    with writing(tmp), tmp.open("w") as file:
         file.writelines(strict_json_line(record) for record in records)
         file.flush()
         os.fsync(file.fileno())
-    os.replace(tmp, path)
+    with writing(path):
+        os.replace(tmp, path)
