@@ -30,6 +30,9 @@ def main() -> None:
         print("interrupted (SIGINT): stopped outside a meta-step; a run directory keeps its last checkpoint, "
               "which `metaopt train resume=<run dir>` continues", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `metaopt list | head`: the reader left; Python's own exit flush would fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def _main(args: list[str]) -> None:

@@ -53,8 +53,9 @@ def run_overrides(command: str, overrides: list[str], multirun: bool, required: 
     own_dir = [o for o in given if o.key_or_group == "hydra.run.dir"]
     if command == "train" and own_dir:
         raise UserError(f"resume= continues in {run_dir}: leave hydra.run.dir out")
-    out_dir = [] if own_dir else [f"hydra.run.dir={hydra_string(str(run_dir / 'eval' if command == 'eval' else run_dir))}"]
-    return _last_wins([*_base_overrides(run_dir, choices), *overrides, *out_dir, "hydra.output_subdir=null"])
+    out_dir = run_dir / "eval" if command == "eval" else run_dir
+    placed = [] if own_dir else [f"hydra.run.dir={hydra_string(str(out_dir))}"]
+    return _last_wins([*_base_overrides(run_dir, choices), *overrides, *placed, "hydra.output_subdir=null"])
 
 
 def compose_run_config(run_dir: str | Path):
@@ -182,8 +183,8 @@ def _read_yaml(path: Path):
         return yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot read {path} ({reason}): the run directory is damaged; restore it, or start a new run") \
-            from None
+        raise UserError(f"cannot read {path} ({reason}): the run directory is damaged; "
+                        "restore it, or start a new run") from None
 
 
 def _instantiation_key(name: str) -> bool:

@@ -100,6 +100,7 @@ def test_a_truncated_config_yaml_is_not_read(run_copy, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow  # four commands in a row: 30-50 s on a loaded 2-core machine
 def test_resume_and_eval_write_only_inside_the_run_and_record_the_resumes_overrides(run_copy, tmp_path):
     first = read_json(run_copy / "summary.json")
     resumed = run_cli(["train", f"resume={run_copy}", "trainer.meta_steps=3"], tmp_path)
