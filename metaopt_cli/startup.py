@@ -13,15 +13,21 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .bench import check_bench_config
+from .build import build
 from .compat import check_run_config
 from .config.store import GROUPS
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
 
+def check_train_config(cfg: DictConfig) -> None:
+    check_run_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
+
+
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
-    "train": lambda cfg: check_run_config(cfg, cfg.hydra.runtime.choices),
+    "train": check_train_config,
     "gradcheck": check_gradcheck_config,
     "bench": check_bench_config,
 }
