@@ -9,13 +9,6 @@ import importlib
 import os
 import sys
 
-from hydra._internal.utils import get_args_parser
-
-from .config.store import register_configs
-from .errors import fail
-from .run_config import with_run_choices
-from .startup import check_command_line
-
 COMMANDS = {
     "train": "meta-train a task's meta-parameters with a gradient estimator",
     "eval": "re-run a task's evaluation from a run's checkpoint (run=<run dir>)",
@@ -28,7 +21,30 @@ USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--c
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    # Ctrl-C outside the meta-steps (which stop at a step's end, with a checkpoint): during
+    # start-up, whose imports take seconds (hence imported below, not at the top), or during
+    # the final evaluation. One line, and the shell's status for SIGINT.
+    try:
+        _main(sys.argv[1:])
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): stopped outside a meta-step; a run directory keeps its last checkpoint, "
+              "which `metaopt train resume=<run dir>` continues", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # `metaopt list | head`: the reader left; Python's own exit flush would fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _main(args: list[str]) -> None:
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from . import sweep
+    from .config.store import register_configs
+    from .errors import UserError, fail
+    from .run_config import run_overrides
+    from .startup import check_command_line
+
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         width = max(map(len, COMMANDS))
@@ -45,13 +61,23 @@ def main() -> None:
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
     # Intermixed, so that `-m` may follow overrides as well as precede them.
     parsed = parser.parse_intermixed_args(args)
-    parsed.overrides = with_run_choices(parsed.overrides)
-    if not (parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg):
-        check_command_line(command, parsed.overrides, parsed.multirun)
+    if parsed.multirun and (parsed.cfg or parsed.info):
+        fail("-m runs a sweep's jobs and --cfg/--info show one config: drop -m to see the config, "
+             "or --cfg/--info to run the sweep")
     flags = [arg for arg in args if arg not in parsed.overrides]
+    informational = parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg
+    try:
+        parsed.overrides = run_overrides(command, parsed.overrides, parsed.multirun, required=not informational)
+    except UserError as error:
+        fail(str(error))
+    if not informational:
+        check_command_line(command, parsed.overrides, parsed.multirun)
+        sweep.swept_keys.update(o.key_or_group for o in OverridesParser.create().parse_overrides(parsed.overrides)
+                                if o.is_sweep_override())
     # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.
     sys.argv = [sys.argv[0], *flags, *parsed.overrides]
     importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    sweep.exit_if_jobs_failed()
 
 
 def _completion_args(args: list[str]) -> list[str]:

@@ -1,23 +1,33 @@
 """Compose every configuration a command line asks for and check it before anything runs."""
 import dataclasses
 import difflib
+import os
 import re
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .bench import check_bench_config
+from .build import build
 from .compat import check_run_config
+from .config.store import GROUPS
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
+
+def check_train_config(cfg: DictConfig) -> None:
+    check_run_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
+
 
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
-    "train": lambda cfg: check_run_config(cfg, cfg.hydra.runtime.choices),
+    "train": check_train_config,
     "gradcheck": lambda cfg: check_gradcheck_config(cfg, cfg.hydra.runtime.choices),
     "bench": lambda cfg: check_bench_config(cfg, cfg.hydra.runtime.choices),
 }
@@ -28,12 +38,60 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> No
         with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
             for point in _sweep_points(overrides, multirun):
                 cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
+                _refuse_added_keys(command, point)
                 if command in CHECKS:
                     CHECKS[command](cfg)
+                if command != "list":  # list writes nothing
+                    check_output_dir(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir,
+                                     "hydra.sweep.dir" if multirun else "hydra.run.dir")
     except UserError as error:
         fail(str(error))
     except (HydraException, OmegaConfBaseException) as error:
         fail(describe_config_error(error).replace("{command}", command))
+
+
+def _refuse_added_keys(command: str, point: list[str]) -> None:
+    """`+trainer.foo=1` would add a key that nothing reads, silently: refused like a typo. (`+`
+    on a key that exists is Hydra's own error.)"""
+    parsed = OverridesParser.create().parse_overrides(point)
+    added = [o for o in parsed if (o.is_add() or o.is_force_add()) and o.key_or_group not in GROUPS
+             and not o.key_or_group.startswith(("hydra.", "hydra/")) and "/" not in o.key_or_group]
+    if not added:
+        return
+    base = compose(config_name=command, overrides=[o.input_line for o in parsed if o not in added])
+    for override in added:
+        key = override.key_or_group
+        parent_key, _, name = key.rpartition(".")
+        parent = OmegaConf.select(base, parent_key) if parent_key else base
+        if isinstance(parent, DictConfig) and name in parent:
+            continue  # ++ on a key the schema has: an ordinary override
+        close = difflib.get_close_matches(name, list(parent), n=1) if isinstance(parent, DictConfig) else []
+        hint = f"; did you mean '{parent_key + '.' if parent_key else ''}{close[0]}'?" if close else ""
+        raise UserError(f"unknown key '{key}'{hint}: metaopt reads no such setting, so + would add one that "
+                        f"nothing uses (metaopt {command} --cfg job shows every key)")
+
+
+def check_output_dir(path: str, knob: str) -> None:
+    """The folder Hydra is about to create must be creatable: Hydra's own failure is a traceback."""
+    folder = Path(path).expanduser().absolute()
+    existing = next(parent for parent in (folder, *folder.parents) if _exists(parent))
+    longest = max(os.pathconf(existing, "PC_NAME_MAX"), 1)
+    for part in folder.parts:
+        if len(os.fsencode(part)) > longest:
+            raise UserError(f"{knob}: the folder name '{part[:32]}…' is {len(os.fsencode(part))} bytes, longer than "
+                            f"this file system allows ({longest}): pass a shorter {knob}")
+    if not existing.is_dir():
+        raise UserError(f"{knob}: {existing} is a file, not a folder: pass {knob}=<a folder>")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{knob}: cannot create {folder}, since {existing} is not writable: "
+                        f"pass {knob}=<a writable folder>")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, say: checked next, with the file system's limit
+        return False
 
 
 def _sweep_points(overrides: list[str], multirun: bool) -> list[list[str]]:

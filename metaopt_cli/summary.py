@@ -1,15 +1,22 @@
 """summary.json and the one-screen summary printed at the end of a run."""
 import json
+import math
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
+
+from .write_faults import writing
 
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
 def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: float, peak: int | None,
                device: torch.device, results: dict, tracker) -> dict:
+    path = run_dir / "summary.json"
+    if peak is None and path.exists():
+        # A resume with no meta-step left measured nothing; the run's peak is the one measured before.
+        peak = _previous(path).get("peak_mem_bytes")
     summary = {
         **{group: choices[group] for group in REPORTED_GROUPS},
         "steps": steps,
@@ -18,10 +25,21 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
         "device": str(device),
         **results,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with writing(path):
+        path.write_text(strict_json(summary))
     tracker.summary(summary)
     print(format_summary(summary, run_dir))
     return summary
+
+
+def strict_json(report: dict) -> str:
+    """JSON that every reader accepts: a statistic that came out NaN or infinite is null."""
+    return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
+
+
+def strict_json_line(record: dict) -> str:
+    """One line of metrics.jsonl, strict like summary.json."""
+    return json.dumps(_finite(record), allow_nan=False) + "\n"
 
 
 def format_summary(summary: dict, run_dir: Path) -> str:
@@ -32,3 +50,21 @@ def format_summary(summary: dict, run_dir: Path) -> str:
         lines.append(f"  {key:<{width}}  {shown}")
     lines.append(f"  {'run dir':<{width}}  {run_dir}")
     return "\n".join(lines)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _previous(path: Path) -> dict:
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # unreadable: this summary replaces it
+    return previous if isinstance(previous, dict) else {}

@@ -1,5 +1,4 @@
 """`metaopt eval run=<run dir> [overrides]`: the task's evaluation, from a run's checkpoint."""
-import json
 from pathlib import Path
 
 import hydra
@@ -8,16 +7,19 @@ from omegaconf import DictConfig
 
 from ..build import build_task, eval_generator, pick_device
 from ..checkpoint import load_checkpoint
-from ..errors import UserError, reports_user_errors
-from ..run_config import load_run_config, run_dir_of
-from ..summary import REPORTED_GROUPS, format_summary
+from ..errors import UserError
+from ..run_config import run_dir_of
+from ..summary import REPORTED_GROUPS, format_summary, strict_json
+from ..sweep import reports_job_errors
+from ..write_faults import writing
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
-@reports_user_errors
-def main(cfg: DictConfig) -> None:
-    run_dir = run_dir_of(cfg.run)
-    run_cfg, choices = load_run_config(run_dir, skip="run")
+@reports_job_errors
+def main(run_cfg: DictConfig) -> None:
+    # The command line composed the run's own config (cli.py); Hydra's run dir is its eval/ folder.
+    run_dir = run_dir_of(run_cfg.run)
+    choices = dict(HydraConfig.get().runtime.choices)
     device = pick_device(run_cfg.trainer.device)
     task = build_task(run_cfg, device)
     checkpoint = load_checkpoint(run_dir)
@@ -32,5 +34,6 @@ def main(cfg: DictConfig) -> None:
     report = {**{group: choices[group] for group in REPORTED_GROUPS},
               "run": str(run_dir), "steps": checkpoint["step"], **results}
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    (out_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    with writing(out_dir / "eval.json"):
+        (out_dir / "eval.json").write_text(strict_json(report))
     print(format_summary(report, out_dir))

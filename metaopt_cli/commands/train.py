@@ -6,22 +6,28 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ..errors import reports_user_errors
-from ..run_config import load_run_config, run_dir_of
+from ..run_config import record_overrides
+from ..run_lock import run_lock
+from ..sweep import reports_job_errors
 from ..trainer import train
+from ..write_faults import writing
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
-@reports_user_errors
+@reports_job_errors
 def main(cfg: DictConfig) -> None:
+    # With resume=, the command line composed the run's own config and made its folder Hydra's
+    # run dir (cli.py), so a resumed run is configured and placed like a new one.
     hydra_cfg = HydraConfig.get()
     run_dir, choices = Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices)
-    if cfg.resume:
-        run_dir = run_dir_of(cfg.resume)
-        cfg, choices = load_run_config(run_dir, skip="resume")
     if hydra_cfg.mode == RunMode.MULTIRUN:
         # Runs of one sweep share a W&B group, named after the sweep's folder.
         group = f"sweep:{hydra_cfg.sweep.dir}"
     else:
         group = f"{choices['task']}-{choices['estimator']}"
-    train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
+    # The run directory is named where a file's own name is not known (the checkpoint's bytes
+    # go through torch.save).
+    with writing(run_dir), run_lock(run_dir):
+        if cfg.resume:
+            record_overrides(run_dir, list(hydra_cfg.overrides.task))
+        train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)

@@ -34,6 +34,7 @@ class WandbLoggerConfig:
     mode: str = MISSING  # auto | online | offline | disabled
     project: str = MISSING
     group: Optional[str] = MISSING  # null: the sweep, or task-estimator for a single run
+    init_timeout: float = MISSING  # seconds to wait for the server; mode=auto then logs offline
 
 
 @dataclass

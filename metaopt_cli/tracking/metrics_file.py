@@ -1,6 +1,11 @@
 """metrics.jsonl: one JSON object per logged meta-step, read by scripts and plots."""
 import json
+import os
 from pathlib import Path
+
+from ..errors import UserError
+from ..summary import strict_json_line
+from ..write_faults import writing
 
 
 class MetricsFile:
@@ -9,17 +14,59 @@ class MetricsFile:
         the file ends up as an uninterrupted run's would."""
         self.path = path
         if path.exists():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
-            path.write_text("".join(line + "\n" for line in kept))
-        self.file = path.open("a")
+            records = read_records(path)
+            if any(record["step"] > resume_step for record in records) or _ends_mid_line(path):
+                _replace(path, [record for record in records if record["step"] <= resume_step])
+        with writing(path):
+            self.file = path.open("a")
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        with writing(self.path):
+            self.file.write(strict_json_line(record))
+            self.file.flush()
 
     def close(self) -> None:
         self.file.close()
 
 
 def read_records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The file's records; a last line cut short (the process killed mid-write) is dropped."""
+    if not path.is_file():
+        raise UserError(f"{path} is not a file: move it away, or start a new run")
+    lines = path.read_text().split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            if number == len(lines):  # no newline after it: the write never finished
+                break
+            raise UserError(f"{path} line {number} is not JSON: the file is damaged; "
+                            "delete that line or start a new run") from None
+        if record is not None:
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise UserError(f"{path} line {number} is not a metaopt record (no step): the file is damaged; "
+                                "delete that line or start a new run")
+            records.append(record)
+    return records
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() == 0:
+            return False
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) != b"\n"
+
+
+def _replace(path: Path, records: list[dict]) -> None:
+    """Never rewritten in place: the kept lines go to a file beside it, flushed to disk, which
+    is renamed over it, so a kill at any moment leaves the old file or the new one, whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with writing(tmp), tmp.open("w") as file:
+        file.writelines(strict_json_line(record) for record in records)
+        file.flush()
+        os.fsync(file.fileno())
+    with writing(path):
+        os.replace(tmp, path)

@@ -9,7 +9,6 @@
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from ...checkpoint import load_checkpoint
 from ...errors import UserError
@@ -33,7 +32,9 @@ class LearnedOptimizer(torch.optim.Optimizer):
         if checkpoint.get("task") != "learned_opt":
             raise UserError(f"the checkpoint in {run_dir} holds {checkpoint.get('task')} meta-parameters, not a "
                             "learned optimizer: pass the directory of a task=learned_opt run")
-        task = OmegaConf.load(run_dir / ".hydra" / "config.yaml").task
+        from ...run_config import compose_run_config  # Hydra, only when a run is read
+
+        task = compose_run_config(run_dir).task  # never the stored config.yaml, which could name code
         return cls(params, checkpoint["meta_params"],
                    RULES[task.optimizer](task.hidden, task.step_mult, task.exp_mult))
 
