@@ -15,7 +15,7 @@ SLOWER = [*TINY, "estimator=backprop", "task.horizon=20", "trainer.checkpoint_ev
 
 
 def final_state(run_dir):
-    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    checkpoint = load_checkpoint(run_dir)  # weights_only: what every checkpoint must load with
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for record in metrics:
         record.pop("wall_seconds")
