@@ -57,7 +57,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                     meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
                                                                trainer, step, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
-                    raise _diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer, run_dir) from None
+                    raise _diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
+                                    run_dir) from None
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1

@@ -1,6 +1,7 @@
 """An online estimator's state is data: tensors and plain numbers, with the problem re-sampled
 from the generator state it was drawn from; checkpoints load with weights_only=True."""
 import dataclasses
+import json
 import pathlib
 import re
 import shutil
@@ -191,9 +192,37 @@ def test_learned_optimizer_from_a_crafted_run_is_refused(finished_run, tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_a_damaged_checkpoint_is_one_error_line(finished_run, tmp_path, damage):
-    path = finished_run / "checkpoint.pt"
+def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, damage):
+    save_checkpoint(tmp_path, {"step": 3, "meta_params": {"x": torch.ones(1000)}})
+    path = tmp_path / "checkpoint.pt"
     whole = path.read_bytes()
     path.write_bytes({"truncated": whole[: len(whole) // 2], "garbage": b"not a checkpoint", "empty": b""}[damage])
+    with pytest.raises(UserError, match="checkpoint.pt is truncated, corrupt or not a metaopt checkpoint") as error:
+        load_checkpoint(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_resume_and_eval_of_a_truncated_checkpoint_end_in_one_error_line(finished_run, tmp_path):
+    path = finished_run / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:1000])
     for args in (["train", f"resume={finished_run}"], ["eval", f"run={finished_run}"]):
         assert_user_error(run_cli(args, tmp_path), "checkpoint.pt is truncated, corrupt or not a metaopt checkpoint")
+
+def test_periodic_evaluation_uses_validate_and_the_summary_holds_both(compose_config, tmp_path, monkeypatch):
+    """Model selection during training looks at validation data only (task.validate, where a
+    task has it); the final summary shows it beside the test-split evaluation."""
+    from metaopt_cli.tasks.influence import InfluenceBalancing
+    from metaopt_cli.trainer import train
+
+    validate = lambda self, meta_params, generator: {"val_score": 0.5}  # noqa: E731
+    monkeypatch.setattr(InfluenceBalancing, "validate", validate, raising=False)
+    choices = {"task": "influence", "estimator": "tbptt", "backbone": "mlp", "data": "digits", "logger": "none"}
+    cfg = compose_config("train", ["task=influence", "estimator=tbptt", "estimator.truncation=2",
+                                   "estimator.online=true", "logger=none", "trainer.meta_steps=4",
+                                   "trainer.eval_every=2", "trainer.meta_batch=1", "trainer.progress=false",
+                                   "trainer.device=cpu"])
+    summary = train(cfg, choices, tmp_path, "test", "test")
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    records = {record["step"]: record for record in map(json.loads, lines)}
+    assert records[2]["val_score"] == 0.5 and "steady_state_loss" not in records[2]
+    assert summary["val_score"] == 0.5 and "steady_state_loss" in summary

@@ -77,9 +77,13 @@ class InnerRun:
         problem = resample(saved["draw"])
         if saved["part"] is not None:
             problem = problem.split()[saved["part"]]
-        move = lambda tensors: None if tensors is None else {k: v.to(resample.device) for k, v in tensors.items()}  # noqa: E731
-        return cls(problem, saved["draw"], saved["part"], move(saved["state"]), saved["step"],
-                   move(saved["perturbations"]))
+        state = None if saved["state"] is None else _to(saved["state"], resample.device)
+        return cls(problem, saved["draw"], saved["part"], state, saved["step"],
+                   _to(saved["perturbations"], resample.device))
+
+
+def _to(tensors: Tensors, device: torch.device) -> Tensors:
+    return {name: value.to(device) for name, value in tensors.items()}
 
 
 class OnlineRuns:
