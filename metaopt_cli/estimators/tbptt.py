@@ -63,7 +63,7 @@ class TBPTT:
         again on this meta-step's `problem`); the runs weigh equally."""
         runs = self.runs.current(problem, lambda run, offset: _start(run, meta_params, offset))
         grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
-        meta_loss = torch.zeros((), device=grads[next(iter(grads))].device)
+        meta_loss = 0.0
         for run in runs:
             start, stop = run.next_window(self.truncation)
             state, loss = unroll(run.problem, meta_params, run.state, start, stop)
@@ -72,7 +72,7 @@ class TBPTT:
                 for name, grad in gradient(loss, meta_params).items():
                     grads[name] += grad
             run.state, run.step = detached(state), stop
-            meta_loss += loss.detach()
+            meta_loss = meta_loss + loss.detach()
         return grads, {"meta_loss": meta_loss, "inner_step": runs[0].step}
 
     def state_dict(self) -> dict:
