@@ -39,8 +39,9 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     if has_checkpoint(run_dir):
         step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator,
                                       Resample(task, device))
-        for group in configured.param_groups:  # the lr asked for now, not the saved one: lowering it after
-            group["lr"] = trainer.outer_lr     # a divergence must take effect
+        # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
+        for group in configured.param_groups:
+            group["lr"] = trainer.outer_lr
     tracker = build(cfg.logger)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step)
     failed, peak = True, None
