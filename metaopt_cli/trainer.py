@@ -133,12 +133,13 @@ def _diverged(what: str, step: int, good: dict | None, task, optimizer, trainer,
         fix = f"lower {knob}" if knob else "change how θ is initialised (the task.* settings)"
         return UserError(f"{head}, before any outer step: the inner loop diverges at θ's initialisation: {fix} "
                          f"and start the run again")
-    if good is not None:
-        save_checkpoint(run_dir, good)
-    kept = good["step"] if good is not None else step  # else: this process resumed at `step`, which is kept
     knob = _step_size_knob(optimizer, trainer)
-    return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {kept}, before the outer step that "
-                     f"overshot: lower {knob} and resume with "
+    if good is None:  # this process resumed at `step`: the θ that diverges is the checkpoint's own
+        return UserError(f"{head}, the first step after resuming: the checkpoint of meta-step {step} already holds the "
+                         f"θ that diverges, so resuming cannot step back: start the run again with a lower {knob}")
+    save_checkpoint(run_dir, good)
+    return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {good['step']}, before the outer "
+                     f"step that overshot: lower {knob} and resume with "
                      f"`metaopt train {shlex.quote(f'resume={run_dir}')} {knob.split()[0]}=<smaller>`")
 
 

@@ -40,3 +40,12 @@ def test_the_inner_step_knob_is_the_one_named_before_any_outer_step(tmp_path):
     task = SimpleNamespace(inner_step_knob="task.lr")
     error = _diverged("the meta-loss", 0, None, task, None, None, tmp_path)
     assert "lower task.lr and start the run again" in str(error)
+
+
+def test_a_divergence_right_after_resuming_says_resuming_cannot_step_back(tmp_path):
+    first = run_cli(["train", *HPO, "trainer.meta_steps=1", "trainer.outer_lr=1e4", "hydra.run.dir=run"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli(["train", "resume=run", "trainer.meta_steps=3"], tmp_path)
+    assert_user_error(resumed, "non-finite at meta-step 2, the first step after resuming", "cannot step back",
+                      "start the run again with a lower trainer.outer_lr")
+    assert load_checkpoint(tmp_path / "run")["step"] == 1
