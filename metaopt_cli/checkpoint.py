@@ -42,8 +42,9 @@ def load_checkpoint(run_dir: Path) -> dict:
         except Exception as error:  # noqa: BLE001 -- torch reports a damaged file in many ways
             if isinstance(error, pickle.UnpicklingError) and (named := _GLOBAL.search(str(error))):
                 raise UserError(f"{path} is refused: besides tensors and plain values it names {named.group(1)}, "
-                                "which loading would call (a checkpoint metaopt writes never does); do not use this "
-                                "file") from None
+                                "which loading would call, and metaopt never runs code from a checkpoint; do not use "
+                                "this file (an online tbptt/pes run checkpointed by an older metaopt: start it "
+                                "again)") from None
             raise UserError(f"{path} is truncated, corrupt or not a metaopt checkpoint ({_first_line(error)}): "
                             "restore it from a copy, or start a new run") from None
 
