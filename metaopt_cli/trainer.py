@@ -1,5 +1,7 @@
 """The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
+import copy
 import math
+import shlex
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
 from .errors import UserError
+from .estimators.state import Resample, sample
 from .memory import measure_peak
 from .signals import stop_on_signals
 from .summary import finish_run
@@ -30,10 +33,15 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
     if hasattr(estimator, "check_meta_params"):  # a limit on θ's size, checked before any work
         estimator.check_meta_params(meta_params)
-    optimizer = _outer_optimizer(task, meta_params, trainer)
+    configured = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+    optimizer = _outer_optimizer(task, meta_params, configured)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
-        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator)
+        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator,
+                                      Resample(task, device))
+        # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
+        for group in configured.param_groups:
+            group["lr"] = trainer.outer_lr
     tracker = build(cfg.logger)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step)
     failed, peak = True, None
@@ -42,10 +50,16 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         with stop_on_signals() as stop:
             bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
                        desc="meta-train", disable=not trainer.progress)
+            previous = None  # the run before the last outer step: where a divergence rolls back to
             for step in bar:
+                current = _snapshot(choices, step, wall, meta_params, optimizer, generator, estimator, tracker)
                 started = time.perf_counter()
-                meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
-                                                           trainer, step, measure=peak is None)
+                try:
+                    meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
+                                                               trainer, step, measure=peak is None)
+                except NonFinite:  # θ as this step found it is where the run went wrong
+                    raise _diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
+                                    run_dir) from None
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
@@ -53,18 +67,24 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
                           **_logged_values(task, meta_params)}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
-                if evaluating:
-                    record.update(task.evaluate(meta_params, eval_generator(trainer.seed, device)))
+                if evaluating:  # model selection: on validation data where the task has it
+                    validate = task.validate if hasattr(task, "validate") else task.evaluate
+                    record.update(validate(meta_params, eval_generator(trainer.seed, device)))
                 if evaluating or done % trainer.log_every == 0:
                     metrics_file.write(record)
                     tracker.log(done, record)
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
+                    if not _finite(meta_params.values()):  # this step's own outer step overshot
+                        raise _diverged("θ", step, current, task, optimizer, trainer, run_dir)
                     save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stop.requested:
                     raise SystemExit(_interrupted(stop.signal, done, run_dir))
+                previous = current
             step = trainer.meta_steps
         bar.close()
         results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
+        if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
+            results = {**task.validate(meta_params, eval_generator(trainer.seed, device)), **results}
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
         summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker)
@@ -78,8 +98,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
 def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step: int, measure: bool):
     """Sample problems, estimate dL/dθ, take the outer step. Returns the meta-loss, the
     estimator's metrics and, when asked to measure (it costs time), the peak memory. A
-    non-finite meta-loss or meta-gradient stops the run before θ or a checkpoint change."""
-    problem = task.sample(generator, trainer.meta_batch)
+    non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
+    problem = sample(task, generator, trainer.meta_batch)  # noted on the problem: how it was drawn
     estimate = lambda: estimator.estimate(problem, meta_params, generator)  # noqa: E731
     peak = None
     if measure:
@@ -87,25 +107,51 @@ def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step
     else:
         grads, metrics = estimate()
     meta_loss = float(metrics["meta_loss"])  # the one host sync of a meta-step
-    if not (math.isfinite(meta_loss) and all(torch.isfinite(g).all() for g in grads.values())):
-        raise UserError(
-            f"the meta-loss became non-finite at meta-step {step + 1}; the run directory keeps the last good "
-            f"checkpoint: lower {_step_size_knob(optimizer, trainer)}"
-        )
+    if not (math.isfinite(meta_loss) and _finite(grads.values())):
+        raise NonFinite
     for name, value in meta_params.items():
         value.grad = grads[name]
     optimizer.step()
     return meta_loss, metrics, peak
 
 
-def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator) -> tuple[int, float, str | None]:
+class NonFinite(Exception):
+    """The meta-loss or meta-gradient of a meta-step is not finite."""
+
+
+def _finite(tensors) -> bool:
+    return all(torch.isfinite(value).all() for value in tensors)
+
+
+def _diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, run_dir: Path) -> UserError:
+    """Stop a run that turned non-finite at meta-step step+1. `good` is the run before the
+    outer step that overshot; it becomes the checkpoint, so that resuming with a smaller step
+    redoes that step. Before any outer step, the inner loop diverges at θ's initialisation."""
+    head = f"{what} became non-finite at meta-step {step + 1}"
+    if good is None and step == 0:
+        knob = getattr(task, "inner_step_knob", None)
+        fix = f"lower {knob}" if knob else "change how θ is initialised (the task.* settings)"
+        return UserError(f"{head}, before any outer step: the inner loop diverges at θ's initialisation: {fix} "
+                         f"and start the run again")
+    knob = _step_size_knob(optimizer, trainer)
+    if good is None:  # this process resumed at `step`: the θ that diverges is the checkpoint's own
+        return UserError(f"{head}, the first step after resuming: the checkpoint of meta-step {step} already holds the "
+                         f"θ that diverges, so resuming cannot step back: start the run again with a lower {knob}")
+    save_checkpoint(run_dir, good)
+    return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {good['step']}, before the outer "
+                     f"step that overshot: lower {knob} and resume with "
+                     f"`metaopt train {shlex.quote(f'resume={run_dir}')} {knob.split()[0]}=<smaller>`")
+
+
+def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,
+             resample: Resample) -> tuple[int, float, str | None]:
     with torch.no_grad():
         for name, value in meta_params.items():
             value.copy_(checkpoint["meta_params"][name])
     optimizer.load_state_dict(checkpoint["optimizer"])
     generator.set_state(checkpoint["generator"])
     if hasattr(estimator, "load_state_dict"):  # an online estimator's inner run in progress
-        estimator.load_state_dict(checkpoint["estimator"])
+        estimator.load_state_dict(checkpoint["estimator"], resample)
     return checkpoint["step"], checkpoint["wall_seconds"], checkpoint["wandb_id"]
 
 
@@ -122,8 +168,15 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
     }
 
 
-def _outer_optimizer(task, meta_params, trainer):
-    optimizer = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+def _snapshot(choices, step, wall, meta_params, optimizer, generator, estimator, tracker) -> dict:
+    """The checkpoint of the run as it is now, kept in memory through the next outer step (which
+    changes θ and the optimizer's state in place; the estimator's state is replaced, not changed)."""
+    state = _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker)
+    return {**state, "meta_params": {name: value.clone() for name, value in state["meta_params"].items()},
+            "optimizer": copy.deepcopy(state["optimizer"])}
+
+
+def _outer_optimizer(task, meta_params, optimizer):
     # A task may hand the outer loop to something else after a while (a learned optimizer that
     # trains itself); it gets the configured optimizer to start with.
     return task.outer_optimizer(meta_params, optimizer) if hasattr(task, "outer_optimizer") else optimizer
@@ -149,5 +202,5 @@ def _plain(cfg: DictConfig) -> dict:
 
 def _interrupted(signum: int, step: int, run_dir: Path) -> int:
     print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
-          f"continue with `metaopt train resume={run_dir}`")
+          f"continue with `metaopt train {shlex.quote(f'resume={run_dir}')}`")
     return 128 + signum

@@ -15,7 +15,7 @@ SLOWER = [*TINY, "estimator=backprop", "task.horizon=20", "trainer.checkpoint_ev
 
 
 def final_state(run_dir):
-    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    checkpoint = load_checkpoint(run_dir)  # weights_only: what every checkpoint must load with
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for record in metrics:
         record.pop("wall_seconds")
@@ -87,9 +87,12 @@ def test_resume_refuses_to_change_a_group(uninterrupted, tmp_path):
                       "leave estimator= out")
 
 
-def test_resume_continues_an_online_unroll_exactly(tmp_path):
-    """Online PES carries its particles' runs across meta-steps; they go into the checkpoint."""
-    online = ["experiment=influence_balancing", "estimator.particles=8", "trainer.progress=false", "logger=none"]
+@pytest.mark.parametrize("estimator", [["experiment=influence_balancing", "estimator.particles=8"],
+                                       ["experiment=influence_balancing_tbptt"]], ids=["pes", "tbptt"])
+def test_resume_continues_an_online_unroll_exactly(tmp_path, estimator):
+    """Online PES and TBPTT carry their runs across meta-steps; the checkpoint keeps them as
+    tensors, and the problem is sampled again from the generator state it was drawn from."""
+    online = [*estimator, "trainer.progress=false", "logger=none"]
     whole = run_cli(["train", *online, "trainer.meta_steps=30", "hydra.run.dir=whole"], tmp_path)
     assert whole.returncode == 0, whole.stderr[-3000:]
     first = run_cli(["train", *online, "trainer.meta_steps=13", "hydra.run.dir=split"], tmp_path)

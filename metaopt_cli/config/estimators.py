@@ -19,6 +19,9 @@ class TBPTTConfig:
     # RaT-BPTT (Feng et al. 2023): one window ending at a uniformly drawn step.
     random_window: bool = MISSING
     online: bool = MISSING  # one window per meta-step, the inner run going on across them
+    # Online: one inner run per problem of the meta-batch, run i of N starting at step
+    # round(i·K/N), so that they do not all restart together at K.
+    stagger: bool = MISSING
 
 
 @dataclass
@@ -36,6 +39,7 @@ class PESConfig:
     sigma: float = MISSING
     truncation: int = MISSING
     online: bool = MISSING  # one window per meta-step, the particles' runs going on across them
+    stagger: bool = MISSING  # online: the meta-batch's runs start at offsets spread over the horizon
 
 
 @dataclass

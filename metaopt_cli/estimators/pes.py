@@ -11,18 +11,20 @@ from torch.func import vmap
 
 from .perturbations import antithetic, check_particles_and_sigma, gaussian, weighted_sum
 from .problem import Problem, Tensors
-from .truncation import Unroll, check_truncation, check_truncation_fits, online_weight, windows
+from .state import InnerRun, OnlineRuns, Resample, check_stagger
+from .truncation import check_truncation, check_truncation_fits, online_weight, windows
 from .unroll import unroll
 
 
 class PES:
     needs_inner_loop = True
 
-    def __init__(self, particles: int, sigma: float, truncation: int, online: bool):
+    def __init__(self, particles: int, sigma: float, truncation: int, online: bool, stagger: bool = False):
         check_particles_and_sigma(particles, sigma)
         check_truncation(truncation)
+        check_stagger(stagger, online)
         self.particles, self.sigma, self.truncation, self.online = particles, sigma, truncation, online
-        self.unroll: Unroll | None = None  # online: the particles' runs in progress
+        self.runs = OnlineRuns(stagger)  # online: the particles' runs in progress
 
     def check_horizon(self, horizon: int | None) -> None:
         check_truncation_fits(self.truncation, horizon)
@@ -30,14 +32,8 @@ class PES:
     def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
         self.check_horizon(problem.horizon)
         if self.online:
-            if self.unroll is None or self.unroll.finished:
-                self.unroll = self._start(problem, meta_params)
-            start, stop = self.unroll.next_window(self.truncation)
-            grads, loss = self._window(self.unroll, meta_params, generator, stop)
-            weight = online_weight(problem, start, stop)
-            return {name: grad * weight for name, grad in grads.items()}, {"meta_loss": loss * weight,
-                                                                          "inner_step": stop}
-        run = self._start(problem, meta_params)
+            return self._online_window(problem, meta_params, generator)
+        run = self._start(InnerRun(problem, None, None), meta_params)
         grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
         meta_loss = 0.0
         for _, stop in windows(problem.horizon, self.truncation):
@@ -47,15 +43,36 @@ class PES:
             meta_loss = meta_loss + loss
         return grads, {"meta_loss": meta_loss}
 
-    def _start(self, problem: Problem, meta_params: Tensors) -> Unroll:
-        accumulated = {name: torch.zeros((self.particles, *value.shape), dtype=value.dtype, device=value.device)
-                       for name, value in meta_params.items()}
-        return Unroll(problem, state=None, extras={"accumulated": accumulated})
+    def _online_window(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
+        """The next window of each inner run in progress (a run that reached its horizon starts
+        again on this meta-step's `problem`); the runs weigh equally."""
+        runs = self.runs.current(problem, lambda run, offset: self._start(run, meta_params, generator, offset))
+        grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
+        meta_loss = 0.0
+        for run in runs:
+            start, stop = run.next_window(self.truncation)
+            window_grads, loss = self._window(run, meta_params, generator, stop)
+            weight = online_weight(run.problem, start, stop) / len(runs)
+            for name, grad in window_grads.items():
+                grads[name] += grad * weight
+            meta_loss = meta_loss + loss * weight
+        return grads, {"meta_loss": meta_loss, "inner_step": runs[0].step}
 
-    def _window(self, run: Unroll, meta_params: Tensors, generator: torch.Generator, stop: int):
+    def _start(self, run: InnerRun, meta_params: Tensors, generator: torch.Generator | None = None,
+               offset: int = 0) -> InnerRun:
+        """A fresh run with nothing accumulated, carried to step `offset` by a window whose
+        estimate is dropped (its perturbations stay accumulated, as PES's runs keep them)."""
+        run.perturbations = {
+            name: torch.zeros((self.particles, *value.shape), dtype=value.dtype, device=value.device)
+            for name, value in meta_params.items()}
+        if offset:
+            self._window(run, meta_params, generator, offset)
+        return run
+
+    def _window(self, run: InnerRun, meta_params: Tensors, generator: torch.Generator, stop: int):
         """Advance every particle to `stop`: the window's gradient estimate and the loss of
         the unperturbed run."""
-        count, accumulated = self.particles, run.extras["accumulated"]
+        count = self.particles
         with torch.no_grad():
             noise = gaussian(meta_params, count, self.sigma, generator)
             candidates = antithetic(meta_params, noise)  # particles p+ and p− carry ±ξ_p
@@ -66,14 +83,14 @@ class PES:
                 lambda candidate, state: unroll(run.problem, candidate, state, run.step, stop)
             )(candidates, run.state)
             run.step = stop
-            for name in accumulated:
-                accumulated[name] += noise[name]
+            run.perturbations = {name: value + noise[name] for name, value in run.perturbations.items()}
             # PES: this window's losses times the perturbations accumulated so far.
-            grads = weighted_sum(losses[:count] - losses[count:-1], accumulated, 1.0 / (2 * count * self.sigma**2))
+            grads = weighted_sum(losses[:count] - losses[count:-1], run.perturbations,
+                                 1.0 / (2 * count * self.sigma**2))
         return grads, losses[-1]
 
     def state_dict(self) -> dict:
-        return {"unroll": self.unroll}
+        return self.runs.state_dict()
 
-    def load_state_dict(self, state: dict) -> None:
-        self.unroll = state["unroll"]
+    def load_state_dict(self, state: dict, resample: Resample) -> None:
+        self.runs.load_state_dict(state, resample)

@@ -27,6 +27,11 @@ class Problem(Protocol):
         """The meta-objective's term for the current state (a scalar)."""
 
 
+# Optional, for estimator.stagger: `split() -> list[Problem]`, the problem's independent inner
+# runs, one problem each, always apart (where `parts()` may keep them batched for speed), whose
+# mean meta-loss is the problem's.
+
+
 def parts(problem: Problem) -> list[Problem]:
     """A problem's independent pieces of equal weight, whose mean meta-loss is its own (the
     tasks of a meta-batch, where a task offers `parts()`), or the problem whole."""

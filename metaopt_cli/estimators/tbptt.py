@@ -3,19 +3,21 @@ import torch
 
 from ..errors import UserError
 from .problem import Problem, Tensors
-from .truncation import Unroll, check_truncation, check_truncation_fits, online_weight, windows
+from .state import InnerRun, OnlineRuns, Resample, check_stagger
+from .truncation import check_truncation, check_truncation_fits, online_weight, windows
 from .unroll import detached, gradient, leaves, scores_between, unroll
 
 
 class TBPTT:
     needs_inner_loop = True
 
-    def __init__(self, truncation: int, random_window: bool, online: bool):
+    def __init__(self, truncation: int, random_window: bool, online: bool, stagger: bool = False):
         check_truncation(truncation)
         if online and random_window:
             raise UserError("estimator.random_window and estimator.online exclude each other: choose one")
+        check_stagger(stagger, online)
         self.truncation, self.random_window, self.online = truncation, random_window, online
-        self.unroll: Unroll | None = None  # online: the inner run in progress
+        self.runs = OnlineRuns(stagger)  # online: the inner runs in progress
 
     def check_horizon(self, horizon: int | None) -> None:
         check_truncation_fits(self.truncation, horizon)
@@ -59,25 +61,37 @@ class TBPTT:
         return gradient(loss, meta_params), {"meta_loss": loss.detach(), "window_end": stop}
 
     def _online_window(self, problem: Problem, meta_params: Tensors):
-        """The next window of the inner run in progress (a new run from `problem` once the
-        last one reached its horizon)."""
-        if self.unroll is None or self.unroll.finished:
-            # Not detached: the new run's first window keeps θ's path into its first state.
-            self.unroll = Unroll(problem, problem.init(meta_params))
-        run = self.unroll
-        start, stop = run.next_window(self.truncation)
-        state, loss = unroll(run.problem, meta_params, run.state, start, stop)
-        loss = loss * online_weight(run.problem, start, stop)
-        grads = gradient(loss, meta_params) if loss.requires_grad else {
-            name: torch.zeros_like(value) for name, value in meta_params.items()}
-        run.state, run.step = detached(state), stop
-        return grads, {"meta_loss": loss.detach(), "inner_step": stop}
+        """The next window of each inner run in progress (a run that reached its horizon starts
+        again on this meta-step's `problem`); the runs weigh equally."""
+        runs = self.runs.current(problem, lambda run, offset: _start(run, meta_params, offset))
+        grads = {name: torch.zeros_like(value) for name, value in meta_params.items()}
+        meta_loss = 0.0
+        for run in runs:
+            start, stop = run.next_window(self.truncation)
+            state, loss = unroll(run.problem, meta_params, run.state, start, stop)
+            loss = loss * (online_weight(run.problem, start, stop) / len(runs))
+            if loss.requires_grad:
+                for name, grad in gradient(loss, meta_params).items():
+                    grads[name] += grad
+            run.state, run.step = detached(state), stop
+            meta_loss = meta_loss + loss.detach()
+        return grads, {"meta_loss": meta_loss, "inner_step": runs[0].step}
 
     def state_dict(self) -> dict:
-        return {"unroll": self.unroll}
+        return self.runs.state_dict()
 
-    def load_state_dict(self, state: dict) -> None:
-        self.unroll = state["unroll"]
+    def load_state_dict(self, state: dict, resample: Resample) -> None:
+        self.runs.load_state_dict(state, resample)
+
+
+def _start(run: InnerRun, meta_params: Tensors, offset: int) -> None:
+    """A fresh run, carried without a graph to step `offset`. Not detached when it starts at 0:
+    the first window keeps θ's path into the first state."""
+    state = run.problem.init(meta_params)
+    if offset:
+        with torch.no_grad():
+            state, _ = unroll(run.problem, meta_params, state, 0, offset)
+    run.state, run.step = state, offset
 
 
 def _check_reaches_meta_params(loss) -> None:

@@ -1,8 +1,6 @@
 """Windows of T steps, shared by the truncated estimators."""
-from dataclasses import dataclass, field
-
 from ..errors import UserError
-from .problem import Problem, Tensors
+from .problem import Problem
 
 
 def check_truncation(truncation: int) -> None:
@@ -24,26 +22,6 @@ def windows(horizon: int, truncation: int) -> list[tuple[int, int]]:
     first = horizon % truncation or truncation
     boundaries = [0, *range(first, horizon + 1, truncation)]
     return list(zip(boundaries, boundaries[1:]))
-
-
-@dataclass
-class Unroll:
-    """An inner run part-way through, carried from one window to the next. In online mode
-    it lives across meta-steps: θ changes after every window while the same inner run goes
-    on, and a fresh problem starts at the horizon (truncated backprop's and PES's usual
-    loop, Vicol et al. 2021)."""
-
-    problem: Problem
-    state: Tensors | None  # None until the first window sets it
-    step: int = 0
-    extras: dict = field(default_factory=dict)  # what an estimator carries along (PES: ξ)
-
-    @property
-    def finished(self) -> bool:
-        return self.step >= self.problem.horizon
-
-    def next_window(self, truncation: int) -> tuple[int, int]:
-        return self.step, min(self.step + truncation, self.problem.horizon)
 
 
 def online_weight(problem: Problem, start: int, stop: int) -> float:

@@ -1,5 +1,5 @@
 """One inner problem of dataset distillation: train fresh networks on the synthetic set."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -21,6 +21,12 @@ class DistillProblem:
     @property
     def objective_steps(self) -> range:
         return range(self.horizon, self.horizon + 1)  # the loss after the last step only
+
+    def split(self) -> list["DistillProblem"]:
+        """One problem per network, each scored on the same real batch."""
+        count = len(next(iter(self.init_params.values())))
+        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()})
+                for b in range(count)]
 
     def init(self, meta_params: Tensors) -> Tensors:
         return dict(self.init_params)

@@ -30,8 +30,10 @@ class MAMLProblem:
     def parts(self) -> list["MAMLProblem"]:
         """Independent problems whose mean meta-loss is this one's: with loop batching, one per
         task, so that backprop holds one task's graph at a time, as the peers' loops do."""
-        if self.batching == "vmap":
-            return [self]
+        return [self] if self.batching == "vmap" else self.split()
+
+    def split(self) -> list["MAMLProblem"]:
+        """One problem per task."""
         e = self.episodes
         return [replace(self, episodes=Episodes(e.support_x[b:b + 1], e.support_y[b:b + 1], e.query_x[b:b + 1],
                                                 e.query_y[b:b + 1]))

@@ -1,6 +1,6 @@
 """One inner problem of hyperparameter optimisation: B training runs of a network by
 minibatch SGD with momentum and weight decay, every step differentiable in the hyperparameters."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -33,6 +33,11 @@ class HPOProblem:
     @property
     def objective_steps(self) -> range:
         return range(self.horizon, self.horizon + 1) if self.objective == "final" else range(1, self.horizon + 1)
+
+    def split(self) -> list["HPOProblem"]:
+        """One problem per training run, each scored on the same validation batch."""
+        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()},
+                        batches=self.batches[:, b:b + 1]) for b in range(self.batches.shape[1])]
 
     def init(self, meta_params: Tensors) -> Tensors:
         weights = {WEIGHTS + name: value for name, value in self.init_params.items()}

@@ -1,6 +1,6 @@
 """One inner problem of learned-optimizer meta-training: B networks trained by the learned rule
 on minibatches for K steps; the meta-loss is their loss on a fixed batch, averaged over the run."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -28,6 +28,11 @@ class LOptProblem:
     @property
     def objective_steps(self) -> range:
         return range(1, self.horizon + 1)  # the loss along the whole trajectory
+
+    def split(self) -> list["LOptProblem"]:
+        """One problem per network, each scored on the same batch."""
+        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()},
+                        batches=self.batches[:, b:b + 1]) for b in range(self.batches.shape[1])]
 
     def init(self, meta_params: Tensors) -> Tensors:
         state = {WEIGHTS + name: value for name, value in self.init_params.items()}
