@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .write_faults import writing
 
 FILENAME = "checkpoint.pt"
 _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")  # how torch's weights-only unpickler names a refused callable
@@ -18,11 +19,12 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
     crash or kill at any moment leaves either the old checkpoint or the new one, whole."""
     path = run_dir / FILENAME
     tmp = path.with_suffix(".pt.tmp")
-    with tmp.open("wb") as file:
-        torch.save(state, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    with writing(tmp):  # torch.save's OSError names no file: a full disk is reported as this one
+        with tmp.open("wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
 
 
 def load_checkpoint(run_dir: Path) -> dict:

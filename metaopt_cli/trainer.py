@@ -1,7 +1,6 @@
 """The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
 import copy
 import math
-import shlex
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from .compat import OUTER_OPTIMIZERS, check_run_config
 from .errors import UserError
 from .estimators.state import Resample, sample
 from .memory import measure_peak
+from .run_config import resume_command
 from .signals import stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
@@ -81,6 +81,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                     raise SystemExit(_interrupted(stop.signal, done, run_dir))
                 previous = current
             step = trainer.meta_steps
+        if stop.requested:  # a signal after the last step's checkpoint: stop before the final evaluation
+            raise SystemExit(_interrupted(stop.signal, step, run_dir))
         bar.close()
         results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
         if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
@@ -140,7 +142,7 @@ def _diverged(what: str, step: int, good: dict | None, task, optimizer, trainer,
     save_checkpoint(run_dir, good)
     return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {good['step']}, before the outer "
                      f"step that overshot: lower {knob} and resume with "
-                     f"`metaopt train {shlex.quote(f'resume={run_dir}')} {knob.split()[0]}=<smaller>`")
+                     f"`{resume_command(run_dir)} {knob.split()[0]}=<smaller>`")
 
 
 def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,
@@ -202,5 +204,5 @@ def _plain(cfg: DictConfig) -> dict:
 
 def _interrupted(signum: int, step: int, run_dir: Path) -> int:
     print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
-          f"continue with `metaopt train {shlex.quote(f'resume={run_dir}')}`")
+          f"continue with `{resume_command(run_dir)}`")
     return 128 + signum

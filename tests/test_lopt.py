@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from metaopt_cli.backbones.mlp import MLP
+from metaopt_cli.checkpoint import load_checkpoint
 from metaopt_cli.data.digits import load
 from metaopt_cli.data.splits import Split, SplitData
 from metaopt_cli.estimators.backprop import Backprop
@@ -139,7 +140,7 @@ def test_a_self_training_run_resumes_like_an_uninterrupted_one(tmp_path):
     after the hand-over and resumed ends bit-identical to an uninterrupted one."""
     runs = train_whole_and_resumed(tmp_path, [*LOPT_TINY, "task.self_train=true", "task.self_train_warmup=2"],
                                    stop_at=3, steps=4)
-    ends = [torch.load(run / "checkpoint.pt", weights_only=False) for run in runs]
+    ends = [load_checkpoint(run) for run in runs]
     assert ends[0]["optimizer"]["steps"] == ends[1]["optimizer"]["steps"] == 4
     for name, value in ends[0]["meta_params"].items():
         assert torch.equal(value, ends[1]["meta_params"][name]), name
