@@ -1,5 +1,4 @@
 """The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
-import copy
 import math
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from tqdm import tqdm
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
-from .errors import UserError
+from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators.state import Resample, sample
 from .memory import measure_peak
 from .run_config import resume_command
@@ -52,14 +51,14 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                        desc="meta-train", disable=not trainer.progress)
             previous = None  # the run before the last outer step: where a divergence rolls back to
             for step in bar:
-                current = _snapshot(choices, step, wall, meta_params, optimizer, generator, estimator, tracker)
+                current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker))
                 started = time.perf_counter()
                 try:
                     meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
                                                                trainer, step, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
-                    raise _diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
-                                    run_dir) from None
+                    raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
+                                   run_dir) from None
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
@@ -74,8 +73,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                     metrics_file.write(record)
                     tracker.log(done, record)
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
-                    if not _finite(meta_params.values()):  # this step's own outer step overshot
-                        raise _diverged("θ", step, current, task, optimizer, trainer, run_dir)
+                    if not finite(meta_params.values()):  # this step's own outer step overshot
+                        raise diverged("θ", step, current, task, optimizer, trainer, run_dir)
                     save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stop.requested:
                     raise SystemExit(_interrupted(stop.signal, done, run_dir))
@@ -109,40 +108,12 @@ def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step
     else:
         grads, metrics = estimate()
     meta_loss = float(metrics["meta_loss"])  # the one host sync of a meta-step
-    if not (math.isfinite(meta_loss) and _finite(grads.values())):
+    if not (math.isfinite(meta_loss) and finite(grads.values())):
         raise NonFinite
     for name, value in meta_params.items():
         value.grad = grads[name]
     optimizer.step()
     return meta_loss, metrics, peak
-
-
-class NonFinite(Exception):
-    """The meta-loss or meta-gradient of a meta-step is not finite."""
-
-
-def _finite(tensors) -> bool:
-    return all(torch.isfinite(value).all() for value in tensors)
-
-
-def _diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, run_dir: Path) -> UserError:
-    """Stop a run that turned non-finite at meta-step step+1. `good` is the run before the
-    outer step that overshot; it becomes the checkpoint, so that resuming with a smaller step
-    redoes that step. Before any outer step, the inner loop diverges at θ's initialisation."""
-    head = f"{what} became non-finite at meta-step {step + 1}"
-    if good is None and step == 0:
-        knob = getattr(task, "inner_step_knob", None)
-        fix = f"lower {knob}" if knob else "change how θ is initialised (the task.* settings)"
-        return UserError(f"{head}, before any outer step: the inner loop diverges at θ's initialisation: {fix} "
-                         f"and start the run again")
-    knob = _step_size_knob(optimizer, trainer)
-    if good is None:  # this process resumed at `step`: the θ that diverges is the checkpoint's own
-        return UserError(f"{head}, the first step after resuming: the checkpoint of meta-step {step} already holds the "
-                         f"θ that diverges, so resuming cannot step back: start the run again with a lower {knob}")
-    save_checkpoint(run_dir, good)
-    return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {good['step']}, before the outer "
-                     f"step that overshot: lower {knob} and resume with "
-                     f"`{resume_command(run_dir)} {knob.split()[0]}=<smaller>`")
 
 
 def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,
@@ -170,23 +141,10 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
     }
 
 
-def _snapshot(choices, step, wall, meta_params, optimizer, generator, estimator, tracker) -> dict:
-    """The checkpoint of the run as it is now, kept in memory through the next outer step (which
-    changes θ and the optimizer's state in place; the estimator's state is replaced, not changed)."""
-    state = _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker)
-    return {**state, "meta_params": {name: value.clone() for name, value in state["meta_params"].items()},
-            "optimizer": copy.deepcopy(state["optimizer"])}
-
-
 def _outer_optimizer(task, meta_params, optimizer):
     # A task may hand the outer loop to something else after a while (a learned optimizer that
     # trains itself); it gets the configured optimizer to start with.
     return task.outer_optimizer(meta_params, optimizer) if hasattr(task, "outer_optimizer") else optimizer
-
-
-def _step_size_knob(optimizer, trainer) -> str:
-    """The setting that sizes the outer step now: the outer lr, unless the optimizer says which."""
-    return getattr(optimizer, "step_size_knob", None) or f"trainer.outer_lr (now {trainer.outer_lr})"
 
 
 def _logged_values(task, meta_params) -> dict:

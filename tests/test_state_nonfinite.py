@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import torch
 
 from metaopt_cli.checkpoint import load_checkpoint
-from metaopt_cli.trainer import _diverged
+from metaopt_cli.divergence import diverged
 
 from conftest import assert_user_error, read_json, run_cli
 
@@ -38,7 +38,7 @@ def test_a_divergence_before_any_outer_step_names_the_inner_step_and_keeps_nothi
 
 def test_the_inner_step_knob_is_the_one_named_before_any_outer_step(tmp_path):
     task = SimpleNamespace(inner_step_knob="task.lr")
-    error = _diverged("the meta-loss", 0, None, task, None, None, tmp_path)
+    error = diverged("the meta-loss", 0, None, task, None, None, tmp_path)
     assert "lower task.lr and start the run again" in str(error)
 
 
