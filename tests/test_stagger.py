@@ -15,7 +15,7 @@ from conftest import train_whole_and_resumed
                          ids=["tbptt", "pes"])
 def test_a_staggered_run_resumes_like_an_uninterrupted_one(tmp_path, estimator):
     overrides = ["task=hpo", *estimator, "estimator.online=true", "estimator.stagger=true", "estimator.truncation=3",
-                 "task.horizon=8", "task.decay_steps=8", "trainer.meta_batch=3", "task.eval_seeds=1",
+                 "task.horizon=8", "task.decay_steps=8", "trainer.meta_batch=3", "task.eval_seeds=2",
                  "task.random_search_trials=1", "trainer.progress=false", "logger=none"]
     whole, parts = train_whole_and_resumed(tmp_path, overrides, stop_at=4, steps=7)
     a, b = load_checkpoint(whole), load_checkpoint(parts)

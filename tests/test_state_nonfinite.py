@@ -1,17 +1,17 @@
 """A run whose meta-loss turns non-finite stops with one line naming the knob, and keeps the
 checkpoint from before the outer step that overshot, so that lowering the knob and resuming goes on."""
-import shlex
 from types import SimpleNamespace
 
 import torch
 
 from metaopt_cli.checkpoint import load_checkpoint
 from metaopt_cli.divergence import diverged
+from metaopt_cli.run_config import resume_command
 
 from conftest import assert_user_error, read_json, run_cli
 
 HPO = ["task=hpo", "estimator=backprop", "task.horizon=5", "trainer.meta_batch=1", "trainer.progress=false",
-       "logger=none", "task.eval_seeds=1", "task.random_search_trials=1", "trainer.checkpoint_every=1"]
+       "logger=none", "task.eval_seeds=2", "task.random_search_trials=1", "trainer.checkpoint_every=1"]
 
 
 def test_an_overshooting_outer_step_is_rolled_back_and_a_lower_lr_resumes(tmp_path):
@@ -20,7 +20,7 @@ def test_an_overshooting_outer_step_is_rolled_back_and_a_lower_lr_resumes(tmp_pa
                         tmp_path)
     line = assert_user_error(diverging, "non-finite at meta-step 2", "checkpoint of meta-step 0",
                              "lower trainer.outer_lr (now 10000.0)")
-    assert f"metaopt train {shlex.quote(f'resume={run_dir}')} trainer.outer_lr=<smaller>" in line
+    assert f"{resume_command(run_dir)} trainer.outer_lr=<smaller>" in line
     kept = load_checkpoint(run_dir)
     assert kept["step"] == 0
     assert all(torch.isfinite(value).all() for value in kept["meta_params"].values())
