@@ -92,7 +92,7 @@ CASES = [
     Case("hpo-weight-decay-nan", ["train", *HPO, "task.weight_decay=nan"], ("task.weight_decay",)),
     Case("lopt-baseline-lr-nan", ["train", "task=learned_opt", "estimator=backprop", "task.horizon=2",
                                   "trainer.meta_steps=1", "task.adam_lrs=[nan]"], ("task.adam_lrs",)),
-    # Fixed in tasks/fewshot/losses.py (fewshot's branch): one test episode gives no confidence interval.
+    # One test episode gives no confidence interval (tasks/fewshot/losses.py).
     Case("maml-one-test-episode", ["train", *MAML_SINUSOID, "task.test_episodes=1"], ("task.test_episodes",)),
     # Data files that are corrupt, in the wrong place, or not downloadable (data/*).
     Case("mnist-truncated-images", ["train", *MNIST],
@@ -115,13 +115,13 @@ CASES = [
          ("out of CPU memory", "trainer.meta_batch", "task.horizon")),
     Case("horizon-too-long-for-memory", ["train", *HPO, "task.schedule=per_step", f"task.horizon={10**11}",
                                          f"task.decay_steps={10**11}"], ("out of CPU memory", "task.horizon")),
-    # Fixed on contracts' branch: a task given data it cannot use, a pair that cannot run.
+    # A task given data it cannot learn from (compat.py, from the data kinds tasks declare).
     Case("distill-on-sinusoid", ["train", *DISTILL, "data=sinusoid"], ("task=distill", "data=sinusoid")),
     Case("hpo-on-sinusoid", ["train", *HPO, "data=sinusoid"], ("task=hpo", "data=sinusoid")),
-    # Fixed on fewshot's branch.
+    # Estimator values (estimators/*).
     Case("implicit-damping-nan", ["train", *MAML_SINUSOID, "estimator=implicit", "estimator.damping=nan"],
          ("estimator.damping",)),
-    # Fixed on rundir's branch: run directories and Hydra's own flags.
+    # Run directories and Hydra's own flags (cli.py, run_config.py, startup.py).
     Case("eval-without-run", ["eval"], ("run=",)),
     Case("resume-empty", ["train", "resume=", *DISTILL], ("resume",)),
     Case("resume-truncated-checkpoint", ["train", "resume=run", "trainer.meta_steps=2"], ("checkpoint.pt",),
@@ -134,6 +134,13 @@ CASES = [
     Case("run-dir-name-too-long", ["train", *DISTILL, "hydra.run.dir=" + "x" * 300], ("hydra.run.dir",)),
     Case("unknown-key-added", ["train", *DISTILL, "+trainer.foo=1"], ("trainer.foo",)),
     Case("multirun-with-cfg", ["train", "-m", "--cfg", "job"], ("--cfg",)),
+    Case("resume-nowhere", ["train", "resume=nowhere"], ("not a metaopt run directory",)),
+    Case("resume-swept", ["train", "-m", "resume=a,b"], ("cannot be swept",)),
+    Case("added-key-misspelt", ["train", *DISTILL, "+trainer.meta_step=1"], ("did you mean 'trainer.meta_steps'",)),
+    Case("run-dir-under-a-file", ["train", *DISTILL, "hydra.run.dir=afile/run"], ("is a file",),
+         setup=lambda cwd: (cwd / "afile").write_text("")),
+    Case("resume-elsewhere", ["train", "resume=run", "hydra.run.dir=elsewhere"], ("leave hydra.run.dir out",),
+         needs_run=True),
 ]
 
 
