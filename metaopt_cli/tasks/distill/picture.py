@@ -19,7 +19,7 @@ def save_distilled_picture(images: torch.Tensor, labels: torch.Tensor, path: Pat
             # Images live in standardised units; stretch each to [0, 1] to show its pattern.
             image = (image - image.min()) / (image.max() - image.min()).clamp_min(1e-8)
             ax = axes[row][col]
-            ax.imshow(image.permute(1, 2, 0).squeeze(-1), cmap="gray" if image.shape[0] == 1 else None)
+            ax.imshow(image.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if image.shape[0] == 1 else None)
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(str(label))
