@@ -50,6 +50,7 @@ def test_list_prints_groups_and_matrix_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sweep_makes_a_run_per_estimator_grouped_in_wandb(tmp_path):
     overrides = [o for o in TINY if o != "logger=none"]
     result = run_cli(

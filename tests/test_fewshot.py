@@ -169,6 +169,7 @@ def test_sinusoid_validation_has_tasks_of_its_own(monkeypatch):
     assert again == validated  # the same generator state, the same meta-val tasks
 
 
+@pytest.mark.slow
 def test_maml_sinusoid_adapts(tmp_path):
     """After a few hundred meta-steps, ten points and ten inner steps cut the error on a new
     sine well below the error of the initialisation itself, both with their 95% CI."""

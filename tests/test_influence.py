@@ -28,6 +28,7 @@ def test_pes_reaches_the_optimum(runs):
     assert runs["pes"]["optimal_theta"] == pytest.approx(OPTIMUM)
 
 
+@pytest.mark.slow
 def test_short_truncations_drive_theta_the_wrong_way(runs):
     runs, _ = runs
     # θ starts at 0.5, above the optimum; truncated backprop pushes it further up.

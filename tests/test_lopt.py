@@ -76,7 +76,7 @@ def test_backprop_and_forward_mode_agree_on_the_rules_meta_gradient(optimizer):
         torch.testing.assert_close(forward[name], reverse[name], rtol=1e-7, atol=1e-12)
 
 
-@pytest.mark.parametrize("optimizer", ["mlp", "lstm"])
+@pytest.mark.parametrize("optimizer", ["mlp", pytest.param("lstm", marks=pytest.mark.slow)])
 def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path, optimizer):
     """The README's use: a run's rule, loaded by LearnedOptimizer.from_run, trains a model the
     task never saw (a linear regression), lowering its loss."""
@@ -100,6 +100,7 @@ def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path, optimiz
     assert F.mse_loss(model(x), y).item() < before
 
 
+@pytest.mark.slow
 def test_from_run_refuses_another_tasks_checkpoint(tmp_path):
     result = run_cli(["train", "task=hpo", "estimator=backprop", "task.horizon=5", "task.eval_seeds=2",
                       "task.random_search_trials=2", "trainer.meta_steps=1", "trainer.meta_batch=1",

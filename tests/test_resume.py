@@ -39,6 +39,7 @@ def uninterrupted(tmp_path_factory):
     return cwd / "run"
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_uninterrupted_result(uninterrupted, tmp_path):
     first = run_cli(["train", *SLOWER, "trainer.meta_steps=15", "hydra.run.dir=run"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -47,6 +48,7 @@ def test_resume_continues_to_the_uninterrupted_result(uninterrupted, tmp_path):
     assert_same_run(uninterrupted, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_matches(uninterrupted, tmp_path):
     args = ["metaopt", "train", *SLOWER, "trainer.meta_steps=40", "hydra.run.dir=run"]
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

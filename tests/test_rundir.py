@@ -94,6 +94,7 @@ def test_a_damaged_run_file_is_one_line_naming_it(run_copy, name, text):
         assert str(run_copy / ".hydra" / name) in str(refused.value)
 
 
+@pytest.mark.slow
 def test_a_truncated_config_yaml_is_not_read(run_copy, tmp_path):
     (run_copy / ".hydra" / "config.yaml").write_text("task:\n  _target_: [")
     result = run_cli(["eval", f"run={run_copy}"], tmp_path)

@@ -202,6 +202,7 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, damage):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_resume_and_eval_of_a_truncated_checkpoint_end_in_one_error_line(finished_run, tmp_path):
     path = finished_run / "checkpoint.pt"
     path.write_bytes(path.read_bytes()[:1000])

@@ -2,6 +2,7 @@
 checkpoint from before the outer step that overshot, so that lowering the knob and resuming goes on."""
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from metaopt_cli.checkpoint import load_checkpoint
@@ -42,6 +43,7 @@ def test_the_inner_step_knob_is_the_one_named_before_any_outer_step(tmp_path):
     assert "lower task.lr and start the run again" in str(error)
 
 
+@pytest.mark.slow
 def test_a_divergence_right_after_resuming_says_resuming_cannot_step_back(tmp_path):
     first = run_cli(["train", *HPO, "trainer.meta_steps=1", "trainer.outer_lr=1e4", "hydra.run.dir=run"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
