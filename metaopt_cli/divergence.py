@@ -40,9 +40,12 @@ def diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, 
         return UserError(f"{head}, the first step after resuming: the checkpoint of meta-step {step} already holds the "
                          f"θ that diverges, so resuming cannot step back: start the run again with a lower {knob}")
     save_checkpoint(run_dir, good)
+    inner = getattr(task, "inner_step_knob", None)
+    # A meta-loss already huge before this step (metrics.jsonl) means the inner loop itself diverges.
+    otherwise = f"; if the meta-loss was already large, lower {inner} instead and start again" if inner else ""
     return UserError(f"{head}; the run directory keeps the checkpoint of meta-step {good['step']}, before the outer "
                      f"step that overshot: lower {knob} and resume with "
-                     f"`{resume_command(run_dir)} {knob.split()[0]}=<smaller>`")
+                     f"`{resume_command(run_dir)} {knob.split()[0]}=<smaller>`{otherwise}")
 
 
 def _step_size_knob(optimizer, trainer) -> str:
