@@ -30,15 +30,21 @@ def reports_user_errors(command: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return command(*args, **kwargs)
-        except UserError as error:
-            fail(str(error))
         except Exception as error:
-            message = out_of_memory(error)
-            if message is None:
+            user_error = as_user_error(error)
+            if user_error is None:
                 raise
-            fail(f"{message}: shrink what sizes it: {MEMORY_KNOBS}")
+            fail(str(user_error))
 
     return wrapper
+
+
+def as_user_error(error: Exception) -> UserError | None:
+    """The UserError that `error` is, or that a failed allocation becomes; None for any other."""
+    if isinstance(error, UserError):
+        return error
+    message = out_of_memory(error)
+    return None if message is None else UserError(f"{message}: shrink what sizes it: {MEMORY_KNOBS}")
 
 
 def out_of_memory(error: BaseException | None) -> str | None:

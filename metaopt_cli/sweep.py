@@ -8,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 
-from .errors import UserError, reports_user_errors
+from .errors import as_user_error, reports_user_errors
 
 T = TypeVar("T")
 
@@ -22,8 +22,8 @@ failures: list[str] = []
 
 
 def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
-    """A UserError is one `error:` line and status 2 for a single run; in a sweep, the job's
-    failure is kept and the sweep goes on."""
+    """A UserError (or a failed allocation) is one `error:` line and status 2 for a single run;
+    in a sweep, the job's failure is kept and the sweep goes on."""
     single = reports_user_errors(command)
 
     @functools.wraps(command)
@@ -34,8 +34,11 @@ def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
         jobs.append(hydra_cfg.job.num)
         try:
             return command(*args, **kwargs)
-        except UserError as error:
-            failures.append(f"#{hydra_cfg.job.num} ({_point(list(hydra_cfg.overrides.task))}): {error}")
+        except Exception as error:
+            user_error = as_user_error(error)
+            if user_error is None:
+                raise
+            failures.append(f"#{hydra_cfg.job.num} ({_point(list(hydra_cfg.overrides.task))}): {user_error}")
             return None
 
     return wrapper
