@@ -71,9 +71,9 @@ def build_task(cfg: DictConfig, device: torch.device):
 
 
 def run_dtype(cfg: DictConfig) -> torch.dtype:
-    """trainer.dtype as a torch dtype: the schema's Enum member in a composed config, its name
-    in a run's stored config read back as YAML; runs from before the setting were float32."""
-    return getattr(torch, DType(cfg.trainer.get("dtype", DType.float32.value)).value)
+    """trainer.dtype (the schema's Enum member; every config, a resumed run's too, is composed
+    from the schemas) as a torch dtype."""
+    return getattr(torch, DType(cfg.trainer.dtype).value)
 
 
 def first_problem(cfg: DictConfig, device: torch.device):
