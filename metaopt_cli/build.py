@@ -8,6 +8,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from .config.commands import DType
+from .distributed import World
 from .errors import UserError
 
 
@@ -22,7 +23,9 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         raise
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, world: World = World()) -> torch.device:
+    if world.size > 1:
+        return _rank_device(name, world)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -44,6 +47,21 @@ def pick_device(name: str) -> torch.device:
         raise UserError(f"trainer.device={name}: this torch cannot use {device.type} devices on this machine; "
                         "use trainer.device=auto or cpu") from None
     return device
+
+
+def _rank_device(name: str, world: World) -> torch.device:
+    """One of several ranks: the CPU, or the GPU cuda:LOCAL_RANK, one per rank of the node."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if name not in ("auto", "cuda"):
+        raise UserError(f"trainer.device={name}: with several ranks each takes cuda:LOCAL_RANK; "
+                        "use trainer.device=auto, cuda or cpu")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < world.local_size:
+        raise UserError(f"trainer.device={name} but this node has {count} CUDA device(s) for its {world.local_size} "
+                        f"ranks: start at most {count} ranks per node (torchrun --nproc-per-node={count}), "
+                        "or use trainer.device=cpu")
+    return torch.device("cuda", world.local_rank)
 
 
 def build_task(cfg: DictConfig, device: torch.device):

@@ -39,9 +39,10 @@ def _main(args: list[str]) -> None:
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from . import sweep
+    from . import distributed, sweep
     from .config.store import register_configs
     from .errors import UserError, fail
+    from .launch import agree_run_dir, start_rank
     from .run_config import run_overrides
     from .startup import check_command_line
 
@@ -66,17 +67,25 @@ def _main(args: list[str]) -> None:
              "or --cfg/--info to run the sweep")
     flags = [arg for arg in args if arg not in parsed.overrides]
     informational = parsed.help or parsed.hydra_help or parsed.shell_completion or parsed.info or parsed.cfg
+    world = distributed.launched_world()
+    if world.size > 1 and not informational:
+        start_rank(command, parsed.multirun, world)
     try:
         parsed.overrides = run_overrides(command, parsed.overrides, parsed.multirun, required=not informational)
     except UserError as error:
         fail(str(error))
     if not informational:
-        check_command_line(command, parsed.overrides, parsed.multirun)
+        run_dir = check_command_line(command, parsed.overrides, parsed.multirun)
+        if world.size > 1:
+            parsed.overrides = agree_run_dir(parsed.overrides, run_dir, world)
         sweep.swept_keys.update(o.key_or_group for o in OverridesParser.create().parse_overrides(parsed.overrides)
                                 if o.is_sweep_override())
     # Hydra parses sys.argv itself; argv[0] stays the executable so completion installs for it.
     sys.argv = [sys.argv[0], *flags, *parsed.overrides]
-    importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    try:
+        importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    finally:
+        distributed.leave()
     sweep.exit_if_jobs_failed()
 
 

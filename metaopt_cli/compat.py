@@ -7,11 +7,13 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from . import distributed
 from .build import build, pick_device
 from .config.data import DATA_KINDS
 from .config.store import options, schema_of
 from .errors import UserError
 from .estimators.protocol import needs
+from .estimators.ranks import check_ranks
 from .tasks.protocol import CAPABILITIES, OnlyWith, declared, lacks
 
 OUTER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -90,6 +92,7 @@ def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     estimator = build(cfg.estimator)  # estimators check their own values
     estimator.check_horizon(horizon)
     check_trainer(cfg.trainer)
+    check_ranks(type(estimator), cfg.estimator, cfg.trainer.meta_batch, distributed.current())
 
 
 def check_data(choices: Mapping[str, str]) -> None:
@@ -111,6 +114,6 @@ def check_trainer(trainer: DictConfig) -> None:
     # a negative seed would silently alias a positive one.
     if not 0 <= trainer.seed < 2**63:
         raise UserError(f"trainer.seed must be between 0 and 2**63 - 1, got {trainer.seed}")
-    pick_device(trainer.device)  # a device this torch or machine cannot use fails before any run starts
+    pick_device(trainer.device, distributed.current())  # a device this torch or machine cannot use fails before any run starts
     if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
         raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")

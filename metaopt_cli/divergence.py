@@ -1,11 +1,11 @@
 """A meta-step whose meta-loss, meta-gradient or θ is not finite: the run stops with the knob
 to lower, keeping as its checkpoint the run before the outer step that overshot."""
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from .checkpoint import save_checkpoint
 from .errors import UserError
 from .run_config import resume_command
 
@@ -25,10 +25,12 @@ def snapshot(state: dict) -> dict:
             "optimizer": copy.deepcopy(state["optimizer"])}
 
 
-def diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, run_dir: Path) -> UserError:
+def diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, run_dir: Path,
+             save: Callable[[dict], None]) -> UserError:
     """Stop a run that turned non-finite at meta-step step+1. `good` is the run before the
     outer step that overshot; it becomes the checkpoint, so that resuming with a smaller step
-    redoes that step. Before any outer step, the inner loop diverges at θ's initialisation."""
+    redoes that step (`save` writes it). Before any outer step, the inner loop diverges at θ's
+    initialisation."""
     head = f"{what} became non-finite at meta-step {step + 1}"
     if good is None and step == 0:
         knob = getattr(task, "inner_step_knob", None)
@@ -39,7 +41,7 @@ def diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, 
     if good is None:  # this process resumed at `step`: the θ that diverges is the checkpoint's own
         return UserError(f"{head}, the first step after resuming: the checkpoint of meta-step {step} already holds the "
                          f"θ that diverges, so resuming cannot step back: start the run again with a lower {knob}")
-    save_checkpoint(run_dir, good)
+    save(good)
     inner = getattr(task, "inner_step_knob", None)
     # A meta-loss already huge before this step (metrics.jsonl) means the inner loop itself diverges.
     otherwise = f"; if the meta-loss was already large, lower {inner} instead and start again" if inner else ""

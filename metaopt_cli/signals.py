@@ -1,4 +1,5 @@
-"""SIGTERM and SIGINT ask the run to stop after the current meta-step, with a checkpoint."""
+"""SIGTERM, SIGINT and SIGUSR2 (SLURM's warning before a time limit or preemption) ask the run
+to stop after the current meta-step, with a checkpoint."""
 import signal
 from contextlib import contextmanager
 
@@ -18,7 +19,7 @@ class StopRequest:
 @contextmanager
 def stop_on_signals():
     request = StopRequest()
-    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)}
     try:
         yield request
     finally:

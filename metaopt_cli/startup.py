@@ -33,7 +33,9 @@ CHECKS = {
 }
 
 
-def check_command_line(command: str, overrides: list[str], multirun: bool) -> None:
+def check_command_line(command: str, overrides: list[str], multirun: bool) -> str | None:
+    """Returns the run directory (resolved: its `${now:…}` read once) of a single run."""
+    run_dir = None
     try:
         with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
             for point in _sweep_points(overrides, multirun):
@@ -44,10 +46,12 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> No
                 if command != "list":  # list writes nothing
                     check_output_dir(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir,
                                      "hydra.sweep.dir" if multirun else "hydra.run.dir")
+                run_dir = None if multirun else cfg.hydra.run.dir
     except UserError as error:
         fail(str(error))
     except (HydraException, OmegaConfBaseException) as error:
         fail(describe_config_error(error).replace("{command}", command))
+    return run_dir
 
 
 def _refuse_added_keys(command: str, point: list[str]) -> None:

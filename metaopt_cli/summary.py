@@ -12,7 +12,7 @@ REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a sum
 
 
 def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: float, peak: int | None,
-               device: torch.device, results: dict, tracker) -> dict:
+               device: torch.device, results: dict, tracker, ranks: int) -> dict:
     path = run_dir / "summary.json"
     if peak is None and path.exists():
         # A resume with no meta-step left measured nothing; the run's peak is the one measured before.
@@ -21,8 +21,9 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
         **{group: choices[group] for group in REPORTED_GROUPS},
         "steps": steps,
         "wall_seconds": round(wall, 3),
-        "peak_mem_bytes": peak,
+        "peak_mem_bytes": peak,  # rank 0's, where several ranks ran
         "device": str(device),
+        "ranks": ranks,
         **results,
     }
     with writing(path):

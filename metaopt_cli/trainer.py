@@ -7,22 +7,27 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from . import distributed
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
+from .distributed import World, gathered
 from .divergence import NonFinite, diverged, finite, snapshot
+from .estimators import ranks
 from .estimators.state import Resample, sample
 from .memory import measure_peak
 from .run_config import resume_command
 from .signals import stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
+from .tracking.null_tracker import NullTracker
 
 
-def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict:
+def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
+    """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
-    trainer = cfg.trainer
-    device = pick_device(trainer.device)
+    trainer, world = cfg.trainer, distributed.current()
+    device = pick_device(trainer.device, world)
     torch.manual_seed(trainer.seed)
     task = build_task(cfg, device)
     estimator = build(cfg.estimator)
@@ -41,24 +46,26 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
         for group in configured.param_groups:
             group["lr"] = trainer.outer_lr
-    tracker = build(cfg.logger)
-    metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step)
+    world.broadcast(meta_params)  # identical already (same seed, same checkpoint): made certain, once
+    tracker = build(cfg.logger) if world.main else NullTracker()
+    metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step) if world.main else None
+    save = _saver(run_dir, world)
     failed, peak = True, None
     try:
         tracker.start(_plain(cfg), run_dir, run_name, default_group, run_id)
         with stop_on_signals() as stop:
             bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
-                       desc="meta-train", disable=not trainer.progress)
+                       desc="meta-train", disable=not (trainer.progress and world.main))
             previous = None  # the run before the last outer step: where a divergence rolls back to
             for step in bar:
                 current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker))
                 started = time.perf_counter()
                 try:
                     meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
-                                                               trainer, step, measure=peak is None)
+                                                               trainer, world, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
                     raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
-                                   run_dir) from None
+                                   run_dir, save) from None
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
@@ -66,42 +73,47 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
                           **_logged_values(task, meta_params)}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
-                if evaluating:  # model selection: on validation data where the task has it
+                if evaluating and world.main:  # model selection: on validation data where the task has it
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
                     record.update(validate(meta_params, eval_generator(trainer.seed, device)))
-                if evaluating or done % trainer.log_every == 0:
+                if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
                     tracker.log(done, record)
-                if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stop.requested:
+                stopping = world.any(stop.requested)  # a signal to any rank stops all after this step
+                if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
-                        raise diverged("θ", step, current, task, optimizer, trainer, run_dir)
-                    save_checkpoint(run_dir, _checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
-                if stop.requested:
+                        raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
+                    save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
+                if stopping:
                     raise SystemExit(_interrupted(stop.signal, done, run_dir))
                 previous = current
             step = trainer.meta_steps
-        if stop.requested:  # a signal after the last step's checkpoint: stop before the final evaluation
+        if world.any(stop.requested):  # a signal after the last step's checkpoint: stop before the final evaluation
             raise SystemExit(_interrupted(stop.signal, step, run_dir))
         bar.close()
+        if not world.main:
+            failed = False
+            return None
         results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
         if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
             results = {**task.validate(meta_params, eval_generator(trainer.seed, device)), **results}
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
-        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker)
+        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size)
         failed = False
         return summary
     finally:
-        metrics_file.close()
+        if metrics_file is not None:
+            metrics_file.close()
         tracker.finish(failed)
 
 
-def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, step: int, measure: bool):
-    """Sample problems, estimate dL/dθ, take the outer step. Returns the meta-loss, the
-    estimator's metrics and, when asked to measure (it costs time), the peak memory. A
-    non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
+def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, world: World, measure: bool):
+    """Sample problems, estimate dL/dθ (all ranks together), take the outer step. Returns the
+    meta-loss, the estimator's metrics and, when asked to measure (it costs time), this rank's
+    peak memory. A non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
     problem = sample(task, generator, trainer.meta_batch)  # noted on the problem: how it was drawn
-    estimate = lambda: estimator.estimate(problem, meta_params, generator)  # noqa: E731
+    estimate = lambda: ranks.estimate(estimator, problem, meta_params, generator, world)  # noqa: E731
     peak = None
     if measure:
         (grads, metrics), peak = measure_peak(estimate, next(iter(meta_params.values())).device)
@@ -139,6 +151,15 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
         "generator": generator.get_state(),
         "wandb_id": tracker.run_id,
     }
+
+
+def _saver(run_dir: Path, world: World):
+    """Saves a checkpoint: assembled from every rank's part (all ranks call it), written by rank 0."""
+    def save(state: dict) -> None:
+        whole = gathered(state, world)
+        if world.main:
+            save_checkpoint(run_dir, whole)
+    return save
 
 
 def _outer_optimizer(task, meta_params, optimizer):

@@ -1,4 +1,7 @@
 """`metaopt train [overrides]` and `metaopt train resume=<run dir>`."""
+import os
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -6,7 +9,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ..run_config import record_overrides
+from .. import distributed
+from ..distributed import LostRank
+from ..run_config import record_overrides, resume_command
 from ..run_lock import run_lock
 from ..sweep import reports_job_errors
 from ..trainer import train
@@ -25,9 +30,20 @@ def main(cfg: DictConfig) -> None:
         group = f"sweep:{hydra_cfg.sweep.dir}"
     else:
         group = f"{choices['task']}-{choices['estimator']}"
+    world = distributed.current()
     # The run directory is named where a file's own name is not known (the checkpoint's bytes
-    # go through torch.save).
-    with writing(run_dir), run_lock(run_dir):
-        if cfg.resume:
+    # go through torch.save). Rank 0 owns it, and holds its lock for all ranks.
+    with writing(run_dir), run_lock(run_dir) if world.main else nullcontext():
+        if cfg.resume and world.main:
             record_overrides(run_dir, list(hydra_cfg.overrides.task))
-        train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
+        try:
+            train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
+        except LostRank as error:
+            print(f"error: rank {world.rank} of {world.size} lost the job's other ranks ({error}): one of them died "
+                  f"or was killed (see its log, {run_dir / 'logs'}, and the launcher's report); the run directory "
+                  f"keeps its last checkpoint: continue with `{resume_command(run_dir)}`", file=sys.stderr)
+            sys.stderr.flush()
+            sys.stdout.flush()
+            # Not sys.exit: tearing down a process group whose peer is gone can block, and a
+            # dead rank must never leave the others hanging.
+            os._exit(1)

@@ -78,6 +78,10 @@ class Episodes:
     query_x: torch.Tensor
     query_y: torch.Tensor
 
+    def select(self, tasks: range) -> Episodes:
+        """The tasks `tasks` alone."""
+        return Episodes(*(t[tasks.start:tasks.stop] for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Episodes:
         """On `device`, with the inputs (and real-valued targets) in `dtype`; class labels stay int64."""
         return Episodes(*(t.to(device, dtype=dtype if t.is_floating_point() else None)

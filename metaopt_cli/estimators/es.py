@@ -3,12 +3,15 @@ from unrolls that keep no graph — memory constant in K."""
 import torch
 from torch.func import vmap
 
-from .perturbations import antithetic, check_particles_and_sigma, gaussian, weighted_sum
+from .. import distributed
+from .perturbations import Particles, check_particles_and_sigma, gaussian
 from .problem import Problem, Tensors
 from .unroll import total_loss
 
 
 class ES:
+    splits_particles = True
+
     def __init__(self, particles: int, sigma: float, rank_shaping: bool):
         check_particles_and_sigma(particles, sigma)
         self.particles, self.sigma, self.rank_shaping = particles, sigma, rank_shaping
@@ -18,14 +21,16 @@ class ES:
 
     def estimate(self, problem: Problem, meta_params: Tensors, generator: torch.Generator):
         """∇ E[L(θ + ε)] ≈ Σ_p (L(θ+ε_p) − L(θ−ε_p)) ε_p / (2Pσ²): unbiased for the
-        Gaussian-smoothed meta-loss. All 2P+1 unrolls run as one batch."""
+        Gaussian-smoothed meta-loss. A rank's unrolls run as one batch."""
         count = self.particles
+        particles = Particles(distributed.current(), count)
         with torch.no_grad():
             noise = gaussian(meta_params, count, self.sigma, generator)
-            losses = vmap(lambda candidate: total_loss(problem, candidate))(antithetic(meta_params, noise))
+            own = vmap(lambda candidate: total_loss(problem, candidate))(particles.candidates(meta_params, noise))
+            losses = particles.all_losses(own)  # rank shaping needs every particle's loss
             fitness = centered_ranks(losses[: 2 * count]) if self.rank_shaping else losses[: 2 * count]
             differences = fitness[:count] - fitness[count:]
-            grads = weighted_sum(differences, noise, 1.0 / (2 * count * self.sigma**2))
+            grads = particles.estimate(differences, particles.own(noise), 1.0 / (2 * count * self.sigma**2))
         return grads, {"meta_loss": losses[-1], "perturbed_loss_std": losses[: 2 * count].std()}
 
 

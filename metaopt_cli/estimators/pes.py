@@ -9,7 +9,9 @@ the particles' runs go on.
 import torch
 from torch.func import vmap
 
-from .perturbations import antithetic, check_particles_and_sigma, gaussian, weighted_sum
+from .. import distributed
+from ..distributed import Rows
+from .perturbations import Particles, check_particles_and_sigma, gaussian
 from .problem import Problem, Tensors
 from .state import InnerRun, OnlineRuns, Resample, check_stagger
 from .truncation import check_truncation, check_truncation_fits, online_weight, windows
@@ -18,13 +20,14 @@ from .unroll import unroll
 
 class PES:
     needs_inner_loop = True
+    splits_particles = True
 
     def __init__(self, particles: int, sigma: float, truncation: int, online: bool, stagger: bool = False):
         check_particles_and_sigma(particles, sigma)
         check_truncation(truncation)
         check_stagger(stagger, online)
         self.particles, self.sigma, self.truncation, self.online = particles, sigma, truncation, online
-        self.runs = OnlineRuns(stagger)  # online: the particles' runs in progress
+        self.runs = OnlineRuns(stagger, layout=self._layout)  # online: the particles' runs in progress
 
     def check_horizon(self, horizon: int | None) -> None:
         check_truncation_fits(self.truncation, horizon)
@@ -62,8 +65,9 @@ class PES:
                offset: int = 0) -> InnerRun:
         """A fresh run with nothing accumulated, carried to step `offset` by a window whose
         estimate is dropped (its perturbations stay accumulated, as PES's runs keep them)."""
+        pairs = len(self._particles().mine)
         run.perturbations = {
-            name: torch.zeros((self.particles, *value.shape), dtype=value.dtype, device=value.device)
+            name: torch.zeros((pairs, *value.shape), dtype=value.dtype, device=value.device)
             for name, value in meta_params.items()}
         if offset:
             self._window(run, meta_params, generator, offset)
@@ -72,22 +76,31 @@ class PES:
     def _window(self, run: InnerRun, meta_params: Tensors, generator: torch.Generator, stop: int):
         """Advance every particle to `stop`: the window's gradient estimate and the loss of
         the unperturbed run."""
-        count = self.particles
+        count, particles = self.particles, self._particles()
         with torch.no_grad():
             noise = gaussian(meta_params, count, self.sigma, generator)
-            candidates = antithetic(meta_params, noise)  # particles p+ and p− carry ±ξ_p
+            candidates = particles.candidates(meta_params, noise)  # particles p+ and p− carry ±ξ_p
             if run.state is None:
                 # The first state may depend on θ (MAML's initialisation does): perturbed too.
                 run.state = vmap(run.problem.init)(candidates)
-            run.state, losses = vmap(
+            run.state, own = vmap(
                 lambda candidate, state: unroll(run.problem, candidate, state, run.step, stop)
             )(candidates, run.state)
             run.step = stop
-            run.perturbations = {name: value + noise[name] for name, value in run.perturbations.items()}
+            run.perturbations = {name: value + particles.own(noise)[name] for name, value in run.perturbations.items()}
+            losses = particles.all_losses(own)
             # PES: this window's losses times the perturbations accumulated so far.
-            grads = weighted_sum(losses[:count] - losses[count:-1], run.perturbations,
-                                 1.0 / (2 * count * self.sigma**2))
+            grads = particles.estimate(losses[:count] - losses[count:-1], run.perturbations,
+                                       1.0 / (2 * count * self.sigma**2))
         return grads, losses[-1]
+
+    def _particles(self) -> Particles:
+        return Particles(distributed.current(), self.particles)
+
+    def _layout(self, problem: Problem) -> tuple[Rows, Rows]:
+        """A rank holds its particles' inner states (and θ's on rank 0) and their perturbations."""
+        particles = self._particles()
+        return particles.candidate_rows, particles.pair_rows
 
     def state_dict(self) -> dict:
         return self.runs.state_dict()

@@ -19,6 +19,9 @@ class Estimator(Protocol):
     needs_inner_objective: ClassVar[bool] = False  # it differentiates the inner objective
     needs_inner_optimum: ClassVar[bool] = False  # its gradient is exact only at that objective's optimum
     needs_forward_mode: ClassVar[bool] = False  # it pushes tangents through the unroll (torch.func.jvp)
+    # Across ranks, it splits its particles itself and returns the estimate summed over ranks;
+    # otherwise each rank estimates on its block of the meta-batch (estimators/ranks.py).
+    splits_particles: ClassVar[bool] = False
 
     def estimate(self, problem: Problem, meta_params: Tensors,
                  generator: torch.Generator) -> tuple[Tensors, dict]:
@@ -37,7 +40,10 @@ class Estimator(Protocol):
 
 
 def needs(estimator: type, capability: str) -> bool:
-    """Whether an estimator class needs the capability of its tasks, as it declares or, where
-    it does not, as the protocol's default has it."""
-    name = f"needs_{capability}"
+    """Whether an estimator class needs the capability of its tasks."""
+    return declares(estimator, f"needs_{capability}")
+
+
+def declares(estimator: type, name: str) -> bool:
+    """An estimator class's declaration `name`, or the protocol's default where it has none."""
     return getattr(estimator, name) if hasattr(estimator, name) else getattr(Estimator, name)

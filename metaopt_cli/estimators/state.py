@@ -13,8 +13,22 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..distributed import Rows, Sharded
 from ..errors import UserError
-from .problem import Problem, Tensors
+from .problem import Problem, Tensors, split
+
+# A rank's share of a (whole) problem, and which rows of the whole inner state and accumulated
+# perturbations it holds (None: all of them). One process holds the whole of everything.
+Share = Callable[[Problem], Problem]
+Layout = Callable[[Problem], tuple[Rows | None, Rows | None]]
+
+
+def whole(problem: Problem) -> Problem:
+    return problem
+
+
+def unsplit(problem: Problem) -> tuple[None, None]:
+    return None, None
 
 
 def sample(task, generator: torch.Generator, count: int) -> Problem:
@@ -66,24 +80,35 @@ class InnerRun:
     def next_window(self, truncation: int) -> tuple[int, int]:
         return self.step, min(self.step + truncation, self.problem.horizon)
 
-    def state_dict(self) -> dict:
+    def state_dict(self, state_rows: Rows | None, perturbation_rows: Rows | None) -> dict:
+        """The run as data; a rank's rows of what ranks split are marked Sharded, for the
+        checkpoint to assemble whole."""
         if self.draw is None:
             raise RuntimeError("an inner run whose problem the trainer did not sample cannot be checkpointed")
-        return {"draw": self.draw, "part": self.part, "state": self.state, "step": self.step,
-                "perturbations": self.perturbations}
+        state = None if self.state is None else _sharded(self.state, state_rows)
+        return {"draw": self.draw, "part": self.part, "state": state, "step": self.step,
+                "perturbations": _sharded(self.perturbations, perturbation_rows)}
 
     @classmethod
-    def from_state_dict(cls, saved: dict, resample: Resample) -> "InnerRun":
+    def from_state_dict(cls, saved: dict, resample: Resample, share: Share, layout: Layout) -> "InnerRun":
+        """The run from a checkpoint (of the whole run, whatever the ranks that wrote it): this
+        rank's share of its problem, and its rows of the state and perturbations."""
         problem = resample(saved["draw"])
         if saved["part"] is not None:
-            problem = problem.split()[saved["part"]]
-        state = None if saved["state"] is None else _to(saved["state"], resample.device)
+            problem = split(problem)[saved["part"]]
+        problem = share(problem)
+        state_rows, perturbation_rows = layout(problem)
+        state = None if saved["state"] is None else _placed(saved["state"], state_rows, resample.device)
         return cls(problem, saved["draw"], saved["part"], state, saved["step"],
-                   _to(saved["perturbations"], resample.device))
+                   _placed(saved["perturbations"], perturbation_rows, resample.device))
 
 
-def _to(tensors: Tensors, device: torch.device) -> Tensors:
-    return {name: value.to(device) for name, value in tensors.items()}
+def _sharded(tensors: Tensors, rows: Rows | None) -> dict:
+    return dict(tensors) if rows is None else {name: Sharded(value, rows) for name, value in tensors.items()}
+
+
+def _placed(tensors: Tensors, rows: Rows | None, device: torch.device) -> Tensors:
+    return {name: (value if rows is None else rows.take(value)).to(device) for name, value in tensors.items()}
 
 
 class OnlineRuns:
@@ -95,8 +120,8 @@ class OnlineRuns:
     rather than all together at K, as learned_optimization's truncated states do.
     """
 
-    def __init__(self, stagger: bool):
-        self.stagger, self.runs = stagger, []
+    def __init__(self, stagger: bool, share: Share = whole, layout: Layout = unsplit):
+        self.stagger, self.share, self.layout, self.runs = stagger, share, layout, []
 
     def current(self, problem: Problem, start: Callable[[InnerRun, int], None]) -> list[InnerRun]:
         """The runs for this meta-step's window: any that reached its horizon starts afresh on
@@ -118,20 +143,20 @@ class OnlineRuns:
         return self.runs
 
     def _pieces(self, problem: Problem) -> list[Problem]:
-        if not hasattr(problem, "split"):
+        if not hasattr(problem, "select"):
             raise UserError("estimator.stagger staggers a meta-batch's separate inner runs, and this task's problem "
                             "is one run: leave estimator.stagger=false")
-        pieces = problem.split()
+        pieces = split(problem)
         if len(pieces) < 2:
             raise UserError("estimator.stagger staggers a meta-batch's inner runs, and this one has a single run: "
                             "use trainer.meta_batch of 2 or more, or estimator.stagger=false")
         return pieces
 
     def state_dict(self) -> dict:
-        return {"stagger": self.stagger, "runs": [run.state_dict() for run in self.runs]}
+        return {"stagger": self.stagger, "runs": [run.state_dict(*self.layout(run.problem)) for run in self.runs]}
 
     def load_state_dict(self, saved: dict, resample: Resample) -> None:
         if saved["stagger"] != self.stagger:
             raise UserError(f"this run was checkpointed with estimator.stagger={str(saved['stagger']).lower()}: "
                             "leave estimator.stagger as it was, or start a new run")
-        self.runs = [InnerRun.from_state_dict(run, resample) for run in saved["runs"]]
+        self.runs = [InnerRun.from_state_dict(run, resample, self.share, self.layout) for run in saved["runs"]]

@@ -1,8 +1,9 @@
 """Truncated backpropagation through time: backprop within windows of T steps only."""
 import torch
 
+from .. import distributed
 from ..errors import UserError
-from .problem import Problem, Tensors
+from .problem import Problem, Tensors, share
 from .state import InnerRun, OnlineRuns, Resample, check_stagger
 from .truncation import check_truncation, check_truncation_fits, online_weight, windows
 from .unroll import detached, gradient, leaves, scores_between, unroll
@@ -16,8 +17,13 @@ class TBPTT:
         if online and random_window:
             raise UserError("estimator.random_window and estimator.online exclude each other: choose one")
         check_stagger(stagger, online)
+        if stagger and distributed.current().size > 1:
+            raise UserError("estimator.stagger with tbptt runs as one process: a staggered run is one inner problem, "
+                            "which ranks do not split; drop estimator.stagger, or use estimator=pes")
         self.truncation, self.random_window, self.online = truncation, random_window, online
-        self.runs = OnlineRuns(stagger)  # online: the inner runs in progress
+        # Online: the inner runs in progress, each rank's block of the meta-batch's.
+        self.runs = OnlineRuns(stagger, share=lambda problem: share(problem, distributed.current()),
+                               layout=lambda problem: (getattr(problem, "runs", None), None))
 
     def check_horizon(self, horizon: int | None) -> None:
         check_truncation_fits(self.truncation, horizon)

@@ -22,11 +22,13 @@ class DistillProblem:
     def objective_steps(self) -> range:
         return range(self.horizon, self.horizon + 1)  # the loss after the last step only
 
-    def split(self) -> list["DistillProblem"]:
-        """One problem per network, each scored on the same real batch."""
-        count = len(next(iter(self.init_params.values())))
-        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()})
-                for b in range(count)]
+    @property
+    def meta_batch(self) -> int:
+        return len(next(iter(self.init_params.values())))
+
+    def select(self, runs: range) -> "DistillProblem":
+        """The networks `runs` alone, scored on the same real batch."""
+        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()})
 
     def init(self, meta_params: Tensors) -> Tensors:
         return dict(self.init_params)

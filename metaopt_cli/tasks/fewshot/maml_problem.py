@@ -8,7 +8,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ...data.episodes import Episodes
-from ...estimators.problem import Tensors
+from ...estimators.problem import Tensors, split
 from .losses import task_loss
 
 LR_PREFIX = "inner_lr/"  # Meta-SGD's learned per-parameter learning rates, as log values
@@ -30,14 +30,15 @@ class MAMLProblem:
     def parts(self) -> list["MAMLProblem"]:
         """Independent problems whose mean meta-loss is this one's: with loop batching, one per
         task, so that backprop holds one task's graph at a time, as the peers' loops do."""
-        return [self] if self.batching == "vmap" else self.split()
+        return [self] if self.batching == "vmap" else split(self)
 
-    def split(self) -> list["MAMLProblem"]:
-        """One problem per task."""
-        e = self.episodes
-        return [replace(self, episodes=Episodes(e.support_x[b:b + 1], e.support_y[b:b + 1], e.query_x[b:b + 1],
-                                                e.query_y[b:b + 1]))
-                for b in range(len(e.support_y))]
+    @property
+    def meta_batch(self) -> int:
+        return len(self.episodes.support_y)
+
+    def select(self, runs: range) -> "MAMLProblem":
+        """The tasks `runs` alone."""
+        return replace(self, episodes=self.episodes.select(runs))
 
     @property
     def objective_steps(self) -> range:

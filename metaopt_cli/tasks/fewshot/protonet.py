@@ -2,7 +2,7 @@
 embeddings, and a query is classified by softmax over negative squared distances to them.
 The embedding network is θ; there is no inner loop (K = 0)."""
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -76,6 +76,14 @@ class ProtoProblem:
     @property
     def objective_steps(self) -> range:
         return range(0, 1)  # the loss of θ itself: there is no inner loop
+
+    @property
+    def meta_batch(self) -> int:
+        return len(self.episodes.support_y)
+
+    def select(self, runs: range) -> "ProtoProblem":
+        """The episodes `runs` alone."""
+        return replace(self, episodes=self.episodes.select(runs))
 
     def init(self, meta_params: Tensors) -> Tensors:
         return {}

@@ -34,10 +34,14 @@ class HPOProblem:
     def objective_steps(self) -> range:
         return range(self.horizon, self.horizon + 1) if self.objective == "final" else range(1, self.horizon + 1)
 
-    def split(self) -> list["HPOProblem"]:
-        """One problem per training run, each scored on the same validation batch."""
-        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()},
-                        batches=self.batches[:, b:b + 1]) for b in range(self.batches.shape[1])]
+    @property
+    def meta_batch(self) -> int:
+        return self.batches.shape[1]
+
+    def select(self, runs: range) -> "HPOProblem":
+        """The training runs `runs` alone, scored on the same validation batch."""
+        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()},
+                       batches=self.batches[:, runs.start:runs.stop])
 
     def init(self, meta_params: Tensors) -> Tensors:
         weights = {WEIGHTS + name: value for name, value in self.init_params.items()}

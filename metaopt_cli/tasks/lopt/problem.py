@@ -29,10 +29,14 @@ class LOptProblem:
     def objective_steps(self) -> range:
         return range(1, self.horizon + 1)  # the loss along the whole trajectory
 
-    def split(self) -> list["LOptProblem"]:
-        """One problem per network, each scored on the same batch."""
-        return [replace(self, init_params={name: value[b:b + 1] for name, value in self.init_params.items()},
-                        batches=self.batches[:, b:b + 1]) for b in range(self.batches.shape[1])]
+    @property
+    def meta_batch(self) -> int:
+        return self.batches.shape[1]
+
+    def select(self, runs: range) -> "LOptProblem":
+        """The networks `runs` alone, scored on the same batch."""
+        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()},
+                       batches=self.batches[:, runs.start:runs.stop])
 
     def init(self, meta_params: Tensors) -> Tensors:
         state = {WEIGHTS + name: value for name, value in self.init_params.items()}
