@@ -8,6 +8,7 @@ generator therefore advances identically everywhere, and θ and the outer optimi
 from the same summed meta-gradient, stay identical on every rank.
 """
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -67,13 +68,13 @@ class World:
         _collective(dist.all_reduce, whole)
         return whole
 
-    def any(self, flag: bool) -> bool:
-        """Whether any rank's flag is set (a stop asked of one rank stops all at the same step)."""
+    def max(self, value: int) -> int:
+        """The largest of the ranks' values (a signal to one rank stops all at the same step)."""
         if self.size == 1:
-            return flag
-        value = torch.tensor([float(flag)])
-        _collective(dist.all_reduce, value, op=dist.ReduceOp.MAX)
-        return bool(value.item())
+            return value
+        held = torch.tensor([value], dtype=torch.int64)
+        _collective(dist.all_reduce, held, op=dist.ReduceOp.MAX)
+        return int(held.item())
 
     def broadcast(self, tensors: Tensors) -> None:
         """Rank 0's values everywhere, in place."""
@@ -128,7 +129,13 @@ def _collective(operation, *args, **kwargs) -> None:
     try:
         operation(*args, **kwargs)
     except (RuntimeError, dist.DistError) as error:
-        raise LostRank(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__) from None
+        raise LostRank(_first_sentence(error)) from None
+
+
+def _first_sentence(error: Exception) -> str:
+    """gloo's and NCCL's messages, without the source location they start with and the advice after."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(error).strip().splitlines()[0] if str(error).strip() else "")
+    return text.split(". ")[0].rstrip(".") or type(error).__name__
 
 
 _world = World()
@@ -174,8 +181,7 @@ def join(world: World) -> None:
     try:
         dist.init_process_group(backend, rank=world.rank, world_size=world.size)
     except (RuntimeError, ValueError, dist.DistError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"rank {world.rank} of {world.size} could not join the job ({first}): check MASTER_ADDR and "
+        raise UserError(f"rank {world.rank} of {world.size} could not join the job ({_first_sentence(error)}): check MASTER_ADDR and "
                         "MASTER_PORT (torchrun --rdzv-endpoint=HOST:PORT) and that every node reaches it") from None
     _world = world
 

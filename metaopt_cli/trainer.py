@@ -79,17 +79,17 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
                     tracker.log(done, record)
-                stopping = world.any(stop.requested)  # a signal to any rank stops all after this step
+                stopping = world.max(stop.signal or 0)  # a signal to any rank stops all after this step
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
                     save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stopping:
-                    raise SystemExit(_interrupted(stop.signal, done, run_dir))
+                    raise SystemExit(_interrupted(stopping, done, run_dir))
                 previous = current
             step = trainer.meta_steps
-        if world.any(stop.requested):  # a signal after the last step's checkpoint: stop before the final evaluation
-            raise SystemExit(_interrupted(stop.signal, step, run_dir))
+        if stopping := world.max(stop.signal or 0):  # a signal after the last step's checkpoint: stop before the final evaluation
+            raise SystemExit(_interrupted(stopping, step, run_dir))
         bar.close()
         if not world.main:
             failed = False

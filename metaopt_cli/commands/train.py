@@ -10,6 +10,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .. import distributed
+from ..checkpoint import has_checkpoint
 from ..distributed import LostRank
 from ..run_config import record_overrides, resume_command
 from ..run_lock import run_lock
@@ -39,9 +40,10 @@ def main(cfg: DictConfig) -> None:
         try:
             train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
         except LostRank as error:
+            kept = (f"continue from its last checkpoint with `{resume_command(run_dir)}`" if has_checkpoint(run_dir)
+                    else "no checkpoint was written yet: start it again")
             print(f"error: rank {world.rank} of {world.size} lost the job's other ranks ({error}): one of them died "
-                  f"or was killed (see its log, {run_dir / 'logs'}, and the launcher's report); the run directory "
-                  f"keeps its last checkpoint: continue with `{resume_command(run_dir)}`", file=sys.stderr)
+                  f"or was killed (see the launcher's report and {run_dir / 'logs'}); {kept}", file=sys.stderr)
             sys.stderr.flush()
             sys.stdout.flush()
             # Not sys.exit: tearing down a process group whose peer is gone can block, and a

@@ -97,9 +97,12 @@ class PES:
     def _particles(self) -> Particles:
         return Particles(distributed.current(), self.particles)
 
-    def _layout(self, problem: Problem) -> tuple[Rows, Rows]:
-        """A rank holds its particles' inner states (and θ's on rank 0) and their perturbations."""
+    def _layout(self, problem: Problem) -> tuple[Rows | None, Rows | None]:
+        """A rank holds its particles' inner states (and θ's on rank 0) and their perturbations;
+        one process, all of them."""
         particles = self._particles()
+        if particles.world.size == 1:
+            return None, None
         return particles.candidate_rows, particles.pair_rows
 
     def state_dict(self) -> dict:

@@ -34,9 +34,11 @@ class Estimator(Protocol):
     # Optional methods; where an estimator lacks one the trainer does what is said:
     #   check_meta_params(meta_params): refuse a θ it cannot serve, before any work (without it:
     #       any θ);
-    #   state_dict() -> dict and load_state_dict(state): an online estimator's inner runs in
-    #       progress, tensors and plain numbers only, checkpointed with θ (without them: nothing
-    #       carries over from one meta-step to the next).
+    #   state_dict() -> dict and load_state_dict(state, resample): an online estimator's inner
+    #       runs in progress, tensors and plain numbers only, checkpointed with θ (without them:
+    #       nothing carries over from one meta-step to the next). Across ranks, a rank's rows of
+    #       what the ranks split are marked `distributed.Sharded` and the checkpoint holds them
+    #       assembled whole, so that any number of ranks loads it.
 
 
 def needs(estimator: type, capability: str) -> bool:
