@@ -2,6 +2,8 @@
 (gloo), started the way torchrun starts them: the environment names each its rank."""
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -71,6 +73,20 @@ def _keep_held_state(run_dir: Path, rank: int) -> None:
 
     taking.taken = take
     trainer._checkpoint = taking
+
+
+def start_ranks(ranks: int, args: list[str], cwd: Path, env: dict | None = None) -> list[subprocess.Popen]:
+    """`python -m metaopt_cli <args>` as `ranks` processes of one job, each told its rank in the
+    environment as torchrun tells it (no agent in between, so what a test sees is metaopt's own)."""
+    port = _free_port()
+    base = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **(env or {})}
+    base.pop("HYDRA_FULL_ERROR", None)
+    return [subprocess.Popen([sys.executable, "-m", "metaopt_cli", *args], cwd=cwd, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**base, "RANK": str(rank), "WORLD_SIZE": str(ranks), "LOCAL_RANK": str(rank),
+                                  "LOCAL_WORLD_SIZE": str(ranks), "MASTER_ADDR": "127.0.0.1",
+                                  "MASTER_PORT": str(port)})
+            for rank in range(ranks)]
 
 
 def _free_port() -> int:
