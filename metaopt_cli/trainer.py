@@ -2,6 +2,7 @@
 import math
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -17,7 +18,7 @@ from .estimators import ranks
 from .estimators.state import Resample, sample
 from .memory import measure_peak
 from .run_config import resume_command
-from .signals import stop_on_signals
+from .signals import StopRequest, stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
 from .tracking.null_tracker import NullTracker
@@ -61,7 +62,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker))
                 started = time.perf_counter()
                 try:
-                    meta_loss, metrics, step_peak = _meta_step(task, estimator, meta_params, optimizer, generator,
+                    meta_loss, metrics, step_peak = meta_step(task, estimator, meta_params, optimizer, generator,
                                                                trainer, world, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
                     raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
@@ -85,11 +86,12 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
                     save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stopping:
-                    raise SystemExit(_interrupted(stopping, done, run_dir))
+                    _stop(stop, stopping, done, run_dir)
                 previous = current
             step = trainer.meta_steps
-        if stopping := world.max(stop.signal or 0):  # a signal after the last step's checkpoint: stop before the final evaluation
-            raise SystemExit(_interrupted(stopping, step, run_dir))
+        # A signal after the last step's checkpoint: stop before the final evaluation.
+        if stopping := world.max(stop.signal or 0):
+            _stop(stop, stopping, step, run_dir)
         bar.close()
         if not world.main:
             failed = False
@@ -108,7 +110,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         tracker.finish(failed)
 
 
-def _meta_step(task, estimator, meta_params, optimizer, generator, trainer, world: World, measure: bool):
+def meta_step(task, estimator, meta_params, optimizer, generator, trainer, world: World, measure: bool):
     """Sample problems, estimate dL/dθ (all ranks together), take the outer step. Returns the
     meta-loss, the estimator's metrics and, when asked to measure (it costs time), this rank's
     peak memory. A non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
@@ -181,7 +183,9 @@ def _plain(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _interrupted(signum: int, step: int, run_dir: Path) -> int:
+def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path) -> NoReturn:
+    """After the checkpoint of `step`: say how to continue, and hand the signal on."""
     print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
-          f"continue with `{resume_command(run_dir)}`")
-    return 128 + signum
+          f"continue with `{resume_command(run_dir)}`", flush=True)
+    stop.hand_over(signum)
+    raise SystemExit(128 + signum)
