@@ -148,25 +148,26 @@ def current() -> World:
 
 def launched_world() -> World:
     """The world torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
-    LOCAL_WORLD_SIZE), or SLURM's tasks where the job was started by srun without torchrun;
-    one rank otherwise."""
-    if "RANK" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        _export_slurm_environment()
+    LOCAL_WORLD_SIZE); one rank where there is none."""
     if "RANK" not in os.environ:
         return World()
     return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")),
                  int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
-def _export_slurm_environment() -> None:
-    """submitit's reading of SLURM's tasks (rank, world size, master address and port) as the
-    environment variables torch.distributed reads."""
-    try:
-        from submitit.helpers import TorchDistributedEnvironment
-    except ImportError:
-        raise UserError("this SLURM job has several tasks but metaopt runs them as ranks only with submitit: "
-                        "pip install 'metaopt[slurm]', or launch the ranks with torchrun") from None
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+def submitit_world() -> World:
+    """The tasks of a job that submitit started (hydra/launcher=slurm or local with several
+    tasks per node), each running the Hydra job itself: submitit reads SLURM's (or its local
+    executor's) task variables into the ones torch.distributed reads. One rank otherwise."""
+    if "SUBMITIT_EXECUTOR" not in os.environ or "RANK" in os.environ:
+        return World()
+    from submitit.helpers import TorchDistributedEnvironment
+
+    tasks = TorchDistributedEnvironment()
+    if tasks.world_size == 1:
+        return World()
+    tasks.export(set_cuda_visible_devices=False)  # each rank picks cuda:LOCAL_RANK itself
+    return launched_world()
 
 
 def join(world: World) -> None:

@@ -1,9 +1,10 @@
-"""One rank of a job that torchrun (or SLURM) started as several: what happens before Hydra.
+"""One rank of a job started as several: by torchrun, before Hydra, or as a submitit job's tasks.
 
-Every rank runs the same command line. Rank 0 speaks for the job on the terminal; the other
-ranks write what they print to `<run dir>/logs/rank<N>.log`, kept in a temporary file until the
-run directory is known. All ranks run in the folder that rank 0's Hydra picks, so that a
-timestamped `outputs/<date>/<time>/` is one folder, not one per rank.
+Rank 0 speaks for the job on the terminal; the other ranks write what they print to
+`<run dir>/logs/rank<N>.log`. Under torchrun every rank runs the same command line, and each
+would compose its own timestamped `outputs/<date>/<time>/`: all take rank 0's, and until it is
+known the other ranks write to a temporary file. submitit's tasks start in their sweep job's
+folder already.
 """
 import os
 import shutil
@@ -41,8 +42,7 @@ def agree_run_dir(overrides: list[str], resolved: str, world: World) -> list[str
     placed.append(f"hydra.run.dir={hydra_string(run_dir)}")
     if world.main:
         return placed
-    log = Path(run_dir) / "logs" / f"rank{world.rank}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = _rank_log(Path(run_dir), world)
     sys.stdout.flush()
     sys.stderr.flush()
     with open(_early, "rb") as file, open(log, "ab") as out:
@@ -50,6 +50,19 @@ def agree_run_dir(overrides: list[str], resolved: str, world: World) -> list[str
     _redirect_output(str(log))
     os.unlink(_early)
     return [*placed, "hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+
+
+def join_tasks(world: World, run_dir: Path) -> None:
+    """A submitit job's task, in the job's run directory."""
+    if not world.main:
+        _redirect_output(str(_rank_log(run_dir, world)))
+    distributed.join(world)
+
+
+def _rank_log(run_dir: Path, world: World) -> Path:
+    log = run_dir / "logs" / f"rank{world.rank}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return log
 
 
 def _redirect_output(path: str) -> None:

@@ -13,6 +13,7 @@ from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
 from .distributed import World, gathered
+from .errors import UserError
 from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
@@ -42,8 +43,9 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     optimizer = _outer_optimizer(task, meta_params, configured)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
-        step, wall, run_id = _restore(load_checkpoint(run_dir), meta_params, optimizer, generator, estimator,
-                                      Resample(task, device))
+        checkpoint = load_checkpoint(run_dir)
+        _check_same_run(checkpoint, choices, meta_params, run_dir)
+        step, wall, run_id = _restore(checkpoint, meta_params, optimizer, generator, estimator, Resample(task, device))
         # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
         for group in configured.param_groups:
             group["lr"] = trainer.outer_lr
@@ -128,6 +130,17 @@ def meta_step(task, estimator, meta_params, optimizer, generator, trainer, world
         value.grad = grads[name]
     optimizer.step()
     return meta_loss, metrics, peak
+
+
+def _check_same_run(checkpoint: dict, choices: dict, meta_params, run_dir: Path) -> None:
+    """A folder holding another run's checkpoint (hydra.run.dir pointed at it by mistake) is
+    refused rather than resumed into a θ of another shape."""
+    saved = checkpoint["meta_params"]
+    same = checkpoint["task"] == choices["task"] and saved.keys() == meta_params.keys() and all(
+        saved[name].shape == value.shape for name, value in meta_params.items())
+    if not same:
+        raise UserError(f"{run_dir} holds the checkpoint of another run (task={checkpoint['task']}, θ shaped "
+                        "otherwise): continue that run with resume=, or pass a new hydra.run.dir")
 
 
 def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,

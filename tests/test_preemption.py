@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from metaopt_cli import trainer
+from metaopt_cli.errors import UserError
 from ranks import train_here
 
 RUN = ["task=distill", "estimator=backprop", "task.horizon=4", "task.real_batch=32", "task.eval_models=2",
@@ -46,3 +47,9 @@ def test_sigusr2_checkpoints_then_hands_over_and_the_rerun_continues(tmp_path, m
     whole, rerun = (torch.load(tmp_path / name / "checkpoint.pt", weights_only=True) for name in ("whole", "run"))
     for name, value in whole["meta_params"].items():
         assert torch.equal(value, rerun["meta_params"][name]), name
+
+
+def test_a_folder_holding_another_runs_checkpoint_is_refused(tmp_path):
+    train_here(RUN, tmp_path / "run")
+    with pytest.raises(UserError, match="holds the checkpoint of another run .task=distill"):
+        train_here(["experiment=maml_sinusoid", "trainer.meta_steps=2", "logger=none"], tmp_path / "run")

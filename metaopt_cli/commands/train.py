@@ -3,6 +3,7 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 from .. import distributed
 from ..checkpoint import has_checkpoint
 from ..distributed import LostRank
+from ..launch import join_tasks
 from ..run_config import record_overrides, resume_command
 from ..run_lock import run_lock
 from ..sweep import reports_job_errors
@@ -32,20 +34,31 @@ def main(cfg: DictConfig) -> None:
     else:
         group = f"{choices['task']}-{choices['estimator']}"
     world = distributed.current()
+    joining = world.size == 1 and (tasks := distributed.submitit_world()).size > 1
+    if joining:  # a submitit job's tasks, started past cli.py, where torchrun's ranks join
+        join_tasks(tasks, run_dir)
+        world = tasks
     # The run directory is named where a file's own name is not known (the checkpoint's bytes
     # go through torch.save). Rank 0 owns it, and holds its lock for all ranks.
-    with writing(run_dir), run_lock(run_dir) if world.main else nullcontext():
-        if cfg.resume and world.main:
-            record_overrides(run_dir, list(hydra_cfg.overrides.task))
-        try:
+    try:
+        with writing(run_dir), run_lock(run_dir) if world.main else nullcontext():
+            if cfg.resume and world.main:
+                record_overrides(run_dir, list(hydra_cfg.overrides.task))
             train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
-        except LostRank as error:
-            kept = (f"continue from its last checkpoint with `{resume_command(run_dir)}`" if has_checkpoint(run_dir)
-                    else "no checkpoint was written yet: start it again")
-            print(f"error: rank {world.rank} of {world.size} lost the job's other ranks ({error}): one of them died "
-                  f"or was killed (see the launcher's report and {run_dir / 'logs'}); {kept}", file=sys.stderr)
-            sys.stderr.flush()
-            sys.stdout.flush()
-            # Not sys.exit: tearing down a process group whose peer is gone can block, and a
-            # dead rank must never leave the others hanging.
-            os._exit(1)
+    except LostRank as error:
+        _lost(error, world, run_dir)
+    finally:
+        if joining:
+            distributed.leave()
+
+
+def _lost(error: LostRank, world: distributed.World, run_dir: Path) -> NoReturn:
+    kept = (f"continue from its last checkpoint with `{resume_command(run_dir)}`" if has_checkpoint(run_dir)
+            else "no checkpoint was written yet: start it again")
+    print(f"error: rank {world.rank} of {world.size} lost the job's other ranks ({error}): one of them died "
+          f"or was killed (see the launcher's report and {run_dir / 'logs'}); {kept}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # Not sys.exit: tearing down a process group whose peer is gone can block, and a dead rank
+    # must never leave the others hanging.
+    os._exit(1)
