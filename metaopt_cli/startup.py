@@ -18,6 +18,7 @@ from .compat import check_run_config
 from .config.store import GROUPS
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
+from .sweep import prepare_launcher
 
 def check_train_config(cfg: DictConfig) -> None:
     check_run_config(cfg, cfg.hydra.runtime.choices)
@@ -39,6 +40,7 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> No
             for point in _sweep_points(overrides, multirun):
                 cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
                 _refuse_added_keys(command, point)
+                prepare_launcher(cfg.hydra.launcher._target_)
                 if command in CHECKS:
                     CHECKS[command](cfg)
                 if command != "list":  # list writes nothing

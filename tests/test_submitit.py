@@ -1,0 +1,39 @@
+"""Sweeps through Hydra's submitit launcher (conf/hydra/launcher/): each job in a process of its
+own, as on a SLURM cluster, and a failed job reported as under the in-process launcher."""
+import pytest
+from conftest import TINY, assert_user_error, read_json, run_cli
+
+
+@pytest.mark.slow  # the failing sweep below runs a job through to its summary too
+def test_a_sweep_runs_every_job_in_a_process_of_its_own(tmp_path):
+    result = run_cli(["train", "-m", "hydra/launcher=local", "trainer.seed=0,1", *TINY, "hydra.sweep.dir=sweep"],
+                     tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        assert read_json(tmp_path / "sweep" / job / "summary.json")["steps"] == 4
+    # Each job's own log from submitit: the jobs did not run in the sweep's process.
+    assert len(list((tmp_path / "sweep" / ".submitit").glob("*/*_0_log.out"))) == 2
+
+
+def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(tmp_path):
+    result = run_cli(["train", "-m", "hydra/launcher=local", "trainer.outer_lr=1e9,1e-3",
+                      "trainer.outer_optimizer=sgd", *TINY, "hydra.sweep.dir=sweep"], tmp_path)
+    line = assert_user_error(result, "1 of 2 jobs failed: #0 (trainer.outer_lr=1000000000.0)", "non-finite")
+    assert "#1" not in line
+    assert not (tmp_path / "sweep" / "0" / "summary.json").exists()
+    assert read_json(tmp_path / "sweep" / "1" / "summary.json")["steps"] == 4
+
+
+def test_the_slurm_preset_shows_its_settings(tmp_path):
+    result = run_cli(["train", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4", "--cfg", "hydra",
+                      "--resolve"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    launcher = result.stdout.split("\n  launcher:\n", 1)[1].split("\n  sweeper:", 1)[0]
+    for setting in ("_target_: hydra_plugins.metaopt_submitit._launchers.SlurmLauncher", "tasks_per_node: 4",
+                    "signal_delay_s: 120", "max_num_timeout: 3", "partition: null", "/.submitit/%j"):
+        assert setting in launcher, launcher
+
+
+def test_an_unknown_launcher_is_one_error_line(tmp_path):
+    assert_user_error(run_cli(["train", "-m", "hydra/launcher=slrum", "trainer.seed=0,1"], tmp_path),
+                      "unknown hydra/launcher 'slrum'", "slurm", "local")
