@@ -20,6 +20,10 @@ from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
 from .sweep import prepare_launcher
 
+# The submitit plugin's configs, which metaopt's launcher presets extend.
+SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
+
+
 def check_train_config(cfg: DictConfig) -> None:
     check_run_config(cfg, cfg.hydra.runtime.choices)
     build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
@@ -105,6 +109,8 @@ def _sweep_points(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 def describe_config_error(error: Exception) -> str:
     """One line, with the fix, for an error Hydra or OmegaConf raised while composing."""
+    if isinstance(error, MissingConfigException) and (error.missing_cfg_file or "").startswith(SUBMITIT_CONFIGS):
+        return "hydra/launcher: the submitit launchers need Hydra's submitit plugin: pip install 'metaopt[slurm]'"
     if isinstance(error, MissingConfigException) and error.options:
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
         return f"unknown {group or 'config'} '{option}': choose one of {', '.join(sorted(error.options))}"

@@ -3,6 +3,7 @@ one line per failed job, instead of ending the sweep at the first point that fai
 import dataclasses
 import functools
 import importlib
+import shutil
 import sys
 from typing import Any, Callable, TypeVar
 
@@ -12,7 +13,7 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 
-from .errors import as_user_error, reports_user_errors
+from .errors import UserError, as_user_error, reports_user_errors
 
 T = TypeVar("T")
 
@@ -63,11 +64,15 @@ def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
 
 def prepare_launcher(target: str) -> None:
     """Ready the command line's launcher before Hydra starts it: Hydra instantiates only the
-    launchers it registered, and its plugin scan skips metaopt's."""
+    launchers it registered, and its plugin scan skips metaopt's; SLURM's submits with sbatch
+    and srun, and without them fails with a traceback."""
     if target not in RETURNING:
         return
     module, _, name = target.rpartition(".")
     Plugins.instance().register(getattr(importlib.import_module(module), name))
+    if name == "SlurmLauncher" and shutil.which("srun") is None:
+        raise UserError("hydra/launcher=slurm submits to SLURM, whose srun is not on this machine: run the sweep "
+                        "on the cluster's login node, or try it here with hydra/launcher=local")
 
 
 def keep_outcome(job: JobReturn) -> None:

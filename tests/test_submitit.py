@@ -1,7 +1,12 @@
 """Sweeps through Hydra's submitit launcher (conf/hydra/launcher/): each job in a process of its
 own, as on a SLURM cluster, and a failed job reported as under the in-process launcher."""
+import os
+
 import pytest
 from conftest import TINY, assert_user_error, read_json, run_cli
+
+from metaopt_cli import sweep
+from metaopt_cli.errors import UserError
 
 
 @pytest.mark.slow  # the failing sweep below runs a job through to its summary too
@@ -37,3 +42,19 @@ def test_the_slurm_preset_shows_its_settings(tmp_path):
 def test_an_unknown_launcher_is_one_error_line(tmp_path):
     assert_user_error(run_cli(["train", "-m", "hydra/launcher=slrum", "trainer.seed=0,1"], tmp_path),
                       "unknown hydra/launcher 'slrum'", "slurm", "local")
+
+
+def test_without_the_plugin_the_presets_name_the_extra(tmp_path):
+    # A package of the plugin's name earlier on the path hides the installed plugin.
+    hiding = tmp_path / "hiding" / "hydra_plugins" / "hydra_submitit_launcher"
+    hiding.mkdir(parents=True)
+    (hiding / "__init__.py").touch()
+    path = os.pathsep.join(filter(None, [str(tmp_path / "hiding"), os.environ.get("PYTHONPATH")]))
+    result = run_cli(["train", "-m", "hydra/launcher=slurm", "trainer.seed=0,1"], tmp_path, env={"PYTHONPATH": path})
+    assert_user_error(result, "pip install 'metaopt[slurm]'")
+
+
+def test_the_slurm_launcher_needs_srun(monkeypatch):
+    monkeypatch.setattr(sweep.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="srun is not on this machine.*hydra/launcher=local"):
+        sweep.prepare_launcher("hydra_plugins.metaopt_submitit._launchers.SlurmLauncher")
