@@ -3,8 +3,10 @@ one line per failed job, instead of ending the sweep at the first point that fai
 import dataclasses
 import functools
 import importlib
+import shlex
 import shutil
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
@@ -14,6 +16,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 
 from .errors import UserError, as_user_error, reports_user_errors
+from .run_config import hydra_string
 
 T = TypeVar("T")
 
@@ -52,6 +55,8 @@ def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
             outcome = command(*args, **kwargs)
         except Exception as error:
             user_error = as_user_error(error)
+            if user_error is None and launcher in RETURNING:
+                user_error = _not_requeued(error, hydra_cfg.sweep.dir)
             if user_error is None:
                 raise
             outcome = JobFailed(str(user_error))
@@ -88,6 +93,20 @@ def exit_if_jobs_failed() -> None:
         print(f"error: {len(failures)} of {len(jobs)} jobs failed: {failure}", file=sys.stderr)
     if failures:
         sys.exit(2)
+
+
+def _not_requeued(error: Exception, sweep_dir: str) -> UserError | None:
+    """submitit's refusal to requeue a job that reached its time limit hydra.launcher.max_num_timeout
+    times already, raised in the job when SLURM signals the next: a user error, since the
+    sweep's own command continues it."""
+    from submitit.core.utils import UncompletedJobError  # installed with the launchers that raise it
+
+    if not isinstance(error, UncompletedJobError):
+        return None
+    again = shlex.quote("hydra.sweep.dir=" + hydra_string(str(Path(sweep_dir).absolute())))
+    return UserError(f"submitit did not requeue it ({str(error).rstrip('.')}); its run directory keeps its last "
+                     f"checkpoint: run the sweep again with {again} to continue each job from its own, with a longer "
+                     "hydra.launcher.timeout_min or a larger hydra.launcher.max_num_timeout")
 
 
 def _keep(num: int, overrides: list[str], outcome: Any) -> None:

@@ -1,12 +1,15 @@
 """Sweeps through Hydra's submitit launcher (conf/hydra/launcher/): each job in a process of its
 own, as on a SLURM cluster, and a failed job reported as under the in-process launcher."""
 import os
+import re
+import shlex
 
 import pytest
 from conftest import TINY, assert_user_error, read_json, run_cli
 
 from metaopt_cli import sweep
 from metaopt_cli.errors import UserError
+from metaopt_cli.run_config import hydra_string
 
 
 @pytest.mark.slow  # the failing sweep below runs a job through to its summary too
@@ -58,3 +61,18 @@ def test_the_slurm_launcher_needs_srun(monkeypatch):
     monkeypatch.setattr(sweep.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="srun is not on this machine.*hydra/launcher=local"):
         sweep.prepare_launcher("hydra_plugins.metaopt_submitit._launchers.SlurmLauncher")
+
+
+@pytest.mark.slow  # a job that runs until the launcher's time limit: half a minute
+def test_a_job_out_of_requeues_is_reported_with_the_command_that_continues_it(tmp_path):
+    # The local launcher sends SIGUSR2 30 s before its 1-minute limit, as SLURM does with
+    # hydra.launcher.signal_delay_s; with no requeue left, submitit refuses to requeue the job.
+    endless = [o for o in TINY if not o.startswith("trainer.meta_steps")] + ["trainer.meta_steps=1000000"]
+    result = run_cli(["train", "-m", "hydra/launcher=local", "hydra.launcher.timeout_min=1",
+                      "+hydra.launcher.max_num_timeout=0", "trainer.checkpoint_every=5", *endless,
+                      "hydra.sweep.dir=sweep"], tmp_path)
+    line = assert_user_error(result, "1 of 1 jobs failed: #0", "timed-out too many times",
+                             "hydra.launcher.max_num_timeout")
+    again = re.search(r"run the sweep again with (\S+) to continue", line).group(1)
+    assert shlex.split(again) == [f"hydra.sweep.dir={hydra_string(str(tmp_path / 'sweep'))}"]
+    assert (tmp_path / "sweep" / "0" / "checkpoint.pt").exists()
