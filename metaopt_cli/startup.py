@@ -18,6 +18,11 @@ from .compat import check_run_config
 from .config.store import GROUPS
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
+from .sweep import prepare_launcher
+
+# The submitit plugin's configs, which metaopt's launcher presets extend.
+SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
+
 
 def check_train_config(cfg: DictConfig) -> None:
     check_run_config(cfg, cfg.hydra.runtime.choices)
@@ -41,6 +46,7 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> st
             for point in _sweep_points(overrides, multirun):
                 cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
                 _refuse_added_keys(command, point)
+                prepare_launcher(cfg.hydra.launcher._target_)
                 if command in CHECKS:
                     CHECKS[command](cfg)
                 if command != "list":  # list writes nothing
@@ -107,6 +113,8 @@ def _sweep_points(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 def describe_config_error(error: Exception) -> str:
     """One line, with the fix, for an error Hydra or OmegaConf raised while composing."""
+    if isinstance(error, MissingConfigException) and (error.missing_cfg_file or "").startswith(SUBMITIT_CONFIGS):
+        return "hydra/launcher: the submitit launchers need Hydra's submitit plugin: pip install 'metaopt[slurm]'"
     if isinstance(error, MissingConfigException) and error.options:
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
         return f"unknown {group or 'config'} '{option}': choose one of {', '.join(sorted(error.options))}"
