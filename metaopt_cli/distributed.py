@@ -156,7 +156,7 @@ def launched_world() -> World:
 
 
 def submitit_world() -> World:
-    """The tasks of a job that submitit started (hydra/launcher=slurm or local with several
+    """The tasks of a job that submitit started (hydra/launcher=slurm or local, with several
     tasks per node), each running the Hydra job itself: submitit reads SLURM's (or its local
     executor's) task variables into the ones torch.distributed reads. One rank otherwise."""
     if "SUBMITIT_EXECUTOR" not in os.environ or "RANK" in os.environ:

@@ -25,7 +25,7 @@ def start_rank(command: str, multirun: bool, world: World) -> None:
         fail(f"only `metaopt train` runs as several ranks: run `metaopt {command}` as one process")
     if multirun:
         fail("-m sweeps one job per point, and torchrun starts one job as several ranks: sweep with a launcher "
-             "(hydra/launcher=submitit_slurm, whose jobs may each have several ranks), or drop -m")
+             "(hydra/launcher=slurm, whose jobs may each have several ranks), or drop -m")
     if not world.main:
         global _early
         with tempfile.NamedTemporaryFile(prefix=f"metaopt-rank{world.rank}-", suffix=".log", delete=False) as file:

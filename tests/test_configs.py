@@ -66,5 +66,6 @@ def test_setup_cfg_packages_every_python_package():
     parser = configparser.ConfigParser()
     parser.read(ROOT / "setup.cfg")
     listed = set(parser["options"]["packages"].split())
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "metaopt_cli").rglob("__init__.py")}
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for top in ("metaopt_cli", "hydra_plugins") for p in (ROOT / top).rglob("__init__.py")}
     assert listed == found | {"metaopt_cli.conf"}
