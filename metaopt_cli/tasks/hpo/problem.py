@@ -1,6 +1,6 @@
 """One inner problem of hyperparameter optimisation: B training runs of a network by
 minibatch SGD with momentum and weight decay, every step differentiable in the hyperparameters."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -8,6 +8,7 @@ from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
 from ...functional import loss_fn, losses, unprefixed
+from ..runs import NetworkRuns
 from .hyperparams import Hyperparams
 
 OBJECTIVES = ("final", "sum")
@@ -15,7 +16,7 @@ WEIGHTS, VELOCITY = "w/", "v/"  # state keys: the networks' weights and their mo
 
 
 @dataclass
-class HPOProblem:
+class HPOProblem(NetworkRuns):
     net: nn.Module
     hyperparams: Hyperparams
     init_params: Tensors  # B fresh initialisations, stacked
@@ -33,15 +34,6 @@ class HPOProblem:
     @property
     def objective_steps(self) -> range:
         return range(self.horizon, self.horizon + 1) if self.objective == "final" else range(1, self.horizon + 1)
-
-    @property
-    def meta_batch(self) -> int:
-        return self.batches.shape[1]
-
-    def select(self, runs: range) -> "HPOProblem":
-        """The training runs `runs` alone, scored on the same validation batch."""
-        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()},
-                       batches=self.batches[:, runs.start:runs.stop])
 
     def init(self, meta_params: Tensors) -> Tensors:
         weights = {WEIGHTS + name: value for name, value in self.init_params.items()}

@@ -1,6 +1,6 @@
 """One inner problem of learned-optimizer meta-training: B networks trained by the learned rule
 on minibatches for K steps; the meta-loss is their loss on a fixed batch, averaged over the run."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -8,13 +8,14 @@ from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
 from ...functional import loss_fn, losses, unprefixed
+from ..runs import NetworkRuns
 from .rule import MLPRule, LSTMRule
 
 WEIGHTS = "w/"
 
 
 @dataclass
-class LOptProblem:
+class LOptProblem(NetworkRuns):
     net: nn.Module
     init_params: Tensors  # B fresh initialisations, stacked
     train_x: torch.Tensor
@@ -28,15 +29,6 @@ class LOptProblem:
     @property
     def objective_steps(self) -> range:
         return range(1, self.horizon + 1)  # the loss along the whole trajectory
-
-    @property
-    def meta_batch(self) -> int:
-        return self.batches.shape[1]
-
-    def select(self, runs: range) -> "LOptProblem":
-        """The networks `runs` alone, scored on the same batch."""
-        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()},
-                       batches=self.batches[:, runs.start:runs.stop])
 
     def init(self, meta_params: Tensors) -> Tensors:
         state = {WEIGHTS + name: value for name, value in self.init_params.items()}
