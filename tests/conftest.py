@@ -48,8 +48,9 @@ def compose_config():
 
 
 def scaled_timeout(seconds: float) -> float:
-    """A subprocess time limit, stretched by METAOPT_TEST_TIMEOUT_SCALE (default 1) so that a loaded
-    or slow machine (shared CI runners) does not fail a test that would pass given time."""
+    """A CLI run's time limit (in a subprocess or in process), stretched by METAOPT_TEST_TIMEOUT_SCALE
+    (default 1) so that a loaded or slow machine (shared CI runners) does not fail a test that would
+    pass given time."""
     scale = float(os.environ.get("METAOPT_TEST_TIMEOUT_SCALE", "1"))
     if not scale > 0:
         raise ValueError(f"METAOPT_TEST_TIMEOUT_SCALE must be a positive number, got {scale}")
@@ -70,7 +71,8 @@ class _TimedOut(BaseException):
     on the way up (Hydra's, the CLI's) turns it into an error report."""
 
 
-def run_in_process(args: list[str], cwd: Path, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_in_process(args: list[str], cwd: Path, timeout: float = 180,
+                   env: dict | None = None) -> subprocess.CompletedProcess:
     """`metaopt <args>` run through its entry point (metaopt_cli.cli.main) in this process, which has
     imported torch and Hydra already: run_cli's result without its seconds of start-up. Status,
     stdout and stderr are the ones a subprocess would give: SystemExit's code; an exception that

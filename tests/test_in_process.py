@@ -29,17 +29,22 @@ def test_an_escaping_exception_is_a_traceback_and_status_1(tmp_path, monkeypatch
         assert_user_error(result)
 
 
+def process_state() -> tuple:
+    """What a run changes in the process, torch's global generator last."""
+    return (os.getcwd(), dict(os.environ), list(sys.argv), torch.get_default_dtype(),
+            list(logging.getLogger().handlers), signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM),
+            torch.get_rng_state())
+
+
 def test_a_run_leaves_the_process_as_it_found_it(tmp_path):
     """A float64 run (torch's default dtype), seeded, with Hydra's logging to a file and the
     trainer's signal handlers; then a sweep whose job fails, whose failure must not end the next run."""
-    before = (os.getcwd(), dict(os.environ), list(sys.argv), torch.get_default_dtype(), list(logging.getLogger().handlers),
-              signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), torch.get_rng_state())
+    before = process_state()
     run = run_in_process(["train", *TINY, "trainer.dtype=float64", "trainer.meta_steps=1", "hydra.run.dir=run"],
                          tmp_path, env={"SOME_SETTING": "1"})
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "run" / "train.log").exists()  # Hydra's file handler was there, and is gone
-    after = (os.getcwd(), dict(os.environ), list(sys.argv), torch.get_default_dtype(), list(logging.getLogger().handlers),
-             signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), torch.get_rng_state())
+    after = process_state()
     assert after[:-1] == before[:-1] and torch.equal(after[-1], before[-1])
     failed = run_in_process(["train", "-m", "trainer.outer_lr=1e9", "trainer.outer_optimizer=sgd", *TINY,
                              "hydra.sweep.dir=sweep"], tmp_path)
