@@ -5,7 +5,6 @@ import io
 import json
 import logging
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
+from metaopt_cli import cli, sweep
 from metaopt_cli.config.store import register_configs
 
 # A few meta-steps of a small model: enough to exercise every code path in seconds.
@@ -77,16 +77,12 @@ def run_in_process(args: list[str], cwd: Path, timeout: float = 180,
     imported torch and Hydra already: run_cli's result without its seconds of start-up. Status,
     stdout and stderr are the ones a subprocess would give: SystemExit's code; an exception that
     escapes is printed as Python prints it, with status 1. What a run changes in the process (the
-    working directory, the environment, argv, torch's default dtype and seeds, Hydra's global state,
+    working directory, the environment, argv, torch's default dtype and global generator, Hydra's global state,
     signal handlers, the logging handlers Hydra installs, the sweep's lists) is put back after it.
     Past `timeout` seconds (scaled as run_cli's) the run is stopped and subprocess.TimeoutExpired raised."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from metaopt_cli import cli, sweep
-
     stdout, stderr = io.StringIO(), io.StringIO()
     saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
-    saved_dtype, saved_python_rng = torch.get_default_dtype(), random.getstate()
+    saved_dtype = torch.get_default_dtype()
     saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
@@ -124,7 +120,6 @@ def run_in_process(args: list[str], cwd: Path, timeout: float = 180,
         os.environ.update(saved_env)
         sys.argv = saved_argv
         torch.set_default_dtype(saved_dtype)
-        random.setstate(saved_python_rng)
         GlobalHydra.instance().clear()
         for handler in root.handlers:
             if handler not in saved_handlers:
