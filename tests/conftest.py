@@ -1,7 +1,14 @@
-"""Shared test helpers: the real configs composed through Hydra, and the installed CLI."""
+"""Shared test helpers: the real configs composed through Hydra, and the CLI, installed (in a
+subprocess) or in this process."""
+import contextlib
+import io
 import json
+import logging
 import os
+import signal
 import subprocess
+import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -9,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
+from metaopt_cli import cli, sweep
 from metaopt_cli.config.store import register_configs
 
 # A few meta-steps of a small model: enough to exercise every code path in seconds.
@@ -40,8 +48,9 @@ def compose_config():
 
 
 def scaled_timeout(seconds: float) -> float:
-    """A subprocess time limit, stretched by METAOPT_TEST_TIMEOUT_SCALE (default 1) so that a loaded
-    or slow machine (shared CI runners) does not fail a test that would pass given time."""
+    """A CLI run's time limit (in a subprocess or in process), stretched by METAOPT_TEST_TIMEOUT_SCALE
+    (default 1) so that a loaded or slow machine (shared CI runners) does not fail a test that would
+    pass given time."""
     scale = float(os.environ.get("METAOPT_TEST_TIMEOUT_SCALE", "1"))
     if not scale > 0:
         raise ValueError(f"METAOPT_TEST_TIMEOUT_SCALE must be a positive number, got {scale}")
@@ -57,6 +66,80 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
                           timeout=scaled_timeout(timeout))
 
 
+class _TimedOut(BaseException):
+    """Raised by the timer of an in-process run; a BaseException, so that no `except Exception`
+    on the way up (Hydra's, the CLI's) turns it into an error report."""
+
+
+def run_in_process(args: list[str], cwd: Path, timeout: float = 180,
+                   env: dict | None = None) -> subprocess.CompletedProcess:
+    """`metaopt <args>` run through its entry point (metaopt_cli.cli.main) in this process, which has
+    imported torch and Hydra already: run_cli's result without its seconds of start-up. Status,
+    stdout and stderr are the ones a subprocess would give: SystemExit's code; an exception that
+    escapes is printed as Python prints it, with status 1. What a run changes in the process (the
+    working directory, the environment, argv, torch's default dtype and global generator, Hydra's global state,
+    signal handlers, the logging handlers Hydra installs, the sweep's lists) is put back after it.
+    Past `timeout` seconds (scaled as run_cli's) the run is stopped and subprocess.TimeoutExpired raised."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    saved_dtype = torch.get_default_dtype()
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+
+    def time_out(signum, frame):
+        raise _TimedOut
+
+    os.environ.update({"WANDB_MODE": "disabled", **(env or {})})
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    for kept in (sweep.swept_keys, sweep.jobs, sweep.failures):
+        kept.clear()
+    GlobalHydra.instance().clear()
+    sys.argv = ["metaopt", *args]
+    signal.signal(signal.SIGALRM, time_out)
+    signal.setitimer(signal.ITIMER_REAL, scaled_timeout(timeout))
+    try:
+        os.chdir(cwd)
+        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                cli.main()
+                returncode = 0
+            except SystemExit as exit_:
+                returncode = _exit_status(exit_.code)
+            except _TimedOut:
+                raise subprocess.TimeoutExpired(["metaopt", *args], timeout, stdout.getvalue(), stderr.getvalue())
+            except Exception:
+                traceback.print_exc()
+                returncode = 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+        torch.set_default_dtype(saved_dtype)
+        GlobalHydra.instance().clear()
+        for handler in root.handlers:
+            if handler not in saved_handlers:
+                handler.close()  # Hydra's file handler holds the run's <command>.log open
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return subprocess.CompletedProcess(["metaopt", *args], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def _exit_status(code) -> int:
+    """The status Python gives SystemExit(code): None is 0, a number itself, anything else is
+    printed to stderr with status 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
 def train_whole_and_resumed(cwd: Path, overrides: list[str], stop_at: int, steps: int) -> tuple[Path, Path]:
     """Two runs of `steps` meta-steps: one straight through, one stopped after `stop_at` and
     resumed; returns their directories."""
@@ -64,7 +147,7 @@ def train_whole_and_resumed(cwd: Path, overrides: list[str], stop_at: int, steps
             (["train", *overrides, f"trainer.meta_steps={stop_at}", "hydra.run.dir=parts"]),
             (["train", "resume=parts", f"trainer.meta_steps={steps}"])]
     for args in runs:
-        result = run_cli(args, cwd)
+        result = run_in_process(args, cwd)
         assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "whole", cwd / "parts"
 

@@ -1,5 +1,5 @@
-"""Bad inputs and faults, one row each, run through the installed CLI: every one ends in exactly one
-`error:` line on stderr, status 2, no traceback, and well within its time limit (no hang).
+"""Bad inputs and faults, one row each, run through the CLI's entry point: every one ends in exactly
+one `error:` line on stderr, status 2, no traceback, and well within its time limit (no hang).
 
 To add a case, add a row: an id, the command line, fragments the error line must hold, and, where the
 case needs files, a setup that writes them into the test's folder (the command runs there).
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_user_error, run_cli, scaled_timeout
+from conftest import assert_user_error, run_in_process, scaled_timeout
 from fewshot_files import write_miniimagenet
 from torchvision_files import write_mnist
 
@@ -148,8 +148,8 @@ CASES = [
 def finished_run(tmp_path_factory) -> Path:
     """One tiny finished run, for the cases that damage a run directory (each gets a copy)."""
     cwd = tmp_path_factory.mktemp("finished")
-    result = run_cli(["train", *DISTILL, "trainer.meta_steps=2", "logger=none", "trainer.progress=false",
-                      "hydra.run.dir=run"], cwd)
+    result = run_in_process(["train", *DISTILL, "trainer.meta_steps=2", "logger=none", "trainer.progress=false",
+                             "hydra.run.dir=run"], cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "run"
 
@@ -162,7 +162,7 @@ def test_bad_input_ends_in_one_error_line(case: Case, tmp_path: Path, request):
     if case.setup is not None:
         case.setup(tmp_path)
     extra = [] if case.args[0] == "eval" or "--cfg" in case.args else ["logger=none", "trainer.progress=false"]
-    result = run_cli([*case.args, *extra], tmp_path, timeout=60, env=case.env)
+    result = run_in_process([*case.args, *extra], tmp_path, timeout=60, env=case.env)
     assert_user_error(result, *case.fragments)
 
 
@@ -205,7 +205,7 @@ def test_an_error_that_is_not_about_memory_goes_through():
         command()
 
 
-def test_subprocess_time_limits_scale_with_the_environment(monkeypatch):
+def test_run_time_limits_scale_with_the_environment(monkeypatch):
     monkeypatch.delenv("METAOPT_TEST_TIMEOUT_SCALE", raising=False)
     assert scaled_timeout(60) == 60
     monkeypatch.setenv("METAOPT_TEST_TIMEOUT_SCALE", "2.5")

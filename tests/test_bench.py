@@ -1,14 +1,14 @@
 """`metaopt bench`: seconds and peak memory per estimator as the horizon grows."""
 import pytest
 
-from conftest import TINY, assert_user_error, read_json, run_cli
+from conftest import TINY, assert_user_error, read_json, run_in_process
 
 KEYS = {"estimator", "horizon", "seconds", "peak_mem_bytes"}
 
 
 def bench(tmp_path, *overrides: str):
-    result = run_cli(["bench", *TINY, "bench.horizons=[4,8]", "bench.repeats=1", *overrides, "hydra.run.dir=run"],
-                     tmp_path)
+    result = run_in_process(["bench", *TINY, "bench.horizons=[4,8]", "bench.repeats=1", *overrides,
+                             "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return result, read_json(tmp_path / "run" / "bench.json")
 
@@ -43,5 +43,5 @@ def test_a_truncation_longer_than_the_horizon_skips_the_cell(tmp_path):
     ],
 )
 def test_bad_values_are_one_line_with_status_2(tmp_path, overrides, fragments):
-    assert_user_error(run_cli(["bench", *TINY, *overrides], tmp_path), *fragments)
+    assert_user_error(run_in_process(["bench", *TINY, *overrides], tmp_path), *fragments)
     assert not list(tmp_path.glob("**/bench.json"))

@@ -1,10 +1,11 @@
-"""The installed `metaopt` command, run in a subprocess as users run it."""
+"""The `metaopt` command: the installed script, run in a subprocess as users run it (a run, and its
+evaluation by another process), and the rest through its entry point in this process."""
 import json
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, assert_user_error, read_json, run_cli
+from conftest import TINY, assert_user_error, read_json, run_cli, run_in_process
 from torchvision_files import train_on_stand_in_mnist
 
 SUMMARY_KEYS = {"distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc", "random_real_test_acc_std"}
@@ -43,7 +44,7 @@ def test_eval_reruns_the_evaluation_from_the_checkpoint(trained_run, tmp_path):
 
 
 def test_list_prints_groups_and_matrix_and_writes_nothing(tmp_path):
-    result = run_cli(["list"], tmp_path)
+    result = run_in_process(["list"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "estimator  backprop, es, forward, implicit, pes, tbptt" in result.stdout
     assert "distill" in result.stdout.split("task × estimator")[1]
@@ -68,17 +69,18 @@ def test_sweep_makes_a_run_per_estimator_grouped_in_wandb(tmp_path):
 
 
 def test_help_and_cfg_are_hydras(tmp_path):
-    shown = run_cli(["train", "--cfg", "job", "estimator=backprop"], tmp_path)
+    shown = run_in_process(["train", "--cfg", "job", "estimator=backprop"], tmp_path)
     assert shown.returncode == 0 and "_target_: metaopt_cli.estimators.backprop.Backprop" in shown.stdout
-    helped = run_cli(["train", "--help"], tmp_path)
+    helped = run_in_process(["train", "--help"], tmp_path)
     assert helped.returncode == 0 and "estimator: backprop, es, forward, implicit, pes, tbptt" in helped.stdout
 
 
 def test_shell_completion_completes_groups_after_the_command(tmp_path):
-    result = run_cli(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt train estimator=", "COMP_POINT": "25"})
+    result = run_in_process(["-sc", "query=bash"], tmp_path,
+                            env={"COMP_LINE": "metaopt train estimator=", "COMP_POINT": "25"})
     assert result.returncode == 0, result.stderr
     assert "estimator=backprop" in result.stdout and "estimator=tbptt" in result.stdout
-    commands = run_cli(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt tr", "COMP_POINT": "10"})
+    commands = run_in_process(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt tr", "COMP_POINT": "10"})
     assert "train" in commands.stdout.split()
 
 
@@ -100,17 +102,18 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
     ],
 )
 def test_user_errors_are_one_line_with_status_2(tmp_path, overrides, fragments):
-    assert_user_error(run_cli(["train", *TINY, *overrides], tmp_path), *fragments)
+    assert_user_error(run_in_process(["train", *TINY, *overrides], tmp_path), *fragments)
     assert not list(tmp_path.glob("**/checkpoint.pt"))
 
 
 def test_unknown_command(tmp_path):
-    assert_user_error(run_cli(["trian"], tmp_path), "unknown command 'trian'")
+    assert_user_error(run_in_process(["trian"], tmp_path), "unknown command 'trian'")
 
 
 def test_non_finite_meta_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     overrides = [*TINY, "trainer.meta_steps=50", "trainer.checkpoint_every=1", "trainer.outer_lr=1e6", "hydra.run.dir=run"]
-    line = assert_user_error(run_cli(["train", *overrides], tmp_path), "non-finite at meta-step", "lower trainer.outer_lr")
+    line = assert_user_error(run_in_process(["train", *overrides], tmp_path), "non-finite at meta-step",
+                             "lower trainer.outer_lr")
     failed_at = int(line.split("meta-step ")[1].split(";")[0])
     import torch
 

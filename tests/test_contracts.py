@@ -15,7 +15,7 @@ from metaopt_cli.estimators.forward import Forward
 from metaopt_cli.estimators.protocol import Estimator
 from metaopt_cli.tasks.influence import InfluenceBalancing
 from metaopt_cli.tasks.protocol import CAPABILITIES, OnlyWith, Task, declared
-from conftest import assert_user_error, read_json, run_cli
+from conftest import assert_user_error, read_json, run_in_process
 
 TASKS = options("task")
 
@@ -134,7 +134,7 @@ def test_which_task_takes_which_data():
 
 
 def test_data_the_task_cannot_use_is_one_line_from_the_cli(tmp_path):
-    assert_user_error(run_cli(["train", "task=distill", "data=sinusoid"], tmp_path),
+    assert_user_error(run_in_process(["train", "task=distill", "data=sinusoid"], tmp_path),
                       "task=distill does not support data=sinusoid", "regression", "use data=cifar10")
 
 
@@ -172,15 +172,15 @@ SMALL_EVALUATION = {
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_trains_bare(tmp_path, task):
-    result = run_cli(["train", f"task={task}", "trainer.meta_steps=1", "trainer.progress=false", "logger=none",
-                      "hydra.run.dir=run", *SMALL_EVALUATION[task]], tmp_path)
+    result = run_in_process(["train", f"task={task}", "trainer.meta_steps=1", "trainer.progress=false", "logger=none",
+                             "hydra.run.dir=run", *SMALL_EVALUATION[task]], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert (summary["task"], summary["estimator"]) == (task, declared(task_class(task), "default_estimator"))
 
 
 def test_list_prints_both_matrices_on_a_100_column_terminal(tmp_path):
-    result = run_cli(["list"], tmp_path)
+    result = run_in_process(["list"], tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "task × estimator" in out and "task × data" in out

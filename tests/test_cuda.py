@@ -5,7 +5,7 @@ import torch
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.tbptt import TBPTT
 
-from conftest import TINY, assert_user_error, read_json, run_cli
+from conftest import TINY, assert_user_error, read_json, run_in_process
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -14,11 +14,11 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @needs_cuda
 def test_train_eval_and_resume_on_cuda(tmp_path):
     tiny = [*TINY, "trainer.device=cuda", "estimator.random_window=true", "hydra.run.dir=run"]
-    result = run_cli(["train", *tiny], tmp_path)
+    result = run_in_process(["train", *tiny], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert summary["device"].startswith("cuda") and summary["peak_mem_bytes"] > 0
-    resumed = run_cli(["train", f"resume={tmp_path / 'run'}", "trainer.meta_steps=6"], tmp_path)
+    resumed = run_in_process(["train", f"resume={tmp_path / 'run'}", "trainer.meta_steps=6"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert read_json(tmp_path / "run" / "summary.json")["steps"] == 6
 
@@ -41,4 +41,4 @@ def test_estimators_agree_on_cuda(distill_problem_at):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_asking_for_cuda_without_it_is_a_user_error(tmp_path):
-    assert_user_error(run_cli(["train", *TINY, "trainer.device=cuda"], tmp_path), "no CUDA device")
+    assert_user_error(run_in_process(["train", *TINY, "trainer.device=cuda"], tmp_path), "no CUDA device")

@@ -4,7 +4,7 @@ import torch
 
 from metaopt_cli.errors import UserError
 
-from conftest import TINY, read_json, run_cli
+from conftest import TINY, read_json, run_in_process
 
 
 def test_meta_parameters_follow_the_learn_flags(distill_problem_at):
@@ -31,7 +31,7 @@ def test_distilled_images_beat_random_real_ones(tmp_path):
     """Ten distilled images of digits teach a fresh MLP more than ten random real ones do,
     even with the baseline's learning rate tuned: the point of the task."""
     overrides = [o for o in TINY if not o.startswith(("trainer.meta_steps", "task.eval", "trainer.meta_batch"))]
-    result = run_cli(["train", *overrides, "trainer.meta_steps=150", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", *overrides, "trainer.meta_steps=150", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert summary["distilled_test_acc"] > summary["random_real_test_acc"] + 0.1, summary

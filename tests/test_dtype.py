@@ -7,7 +7,7 @@ from metaopt_cli.checkpoint import load_checkpoint
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.unroll import total_loss
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_in_process
 
 SINUSOID_TINY = ["task=maml", "data=sinusoid", "estimator=backprop", "backbone.hidden=[8]", "task.horizon=2",
                  "task.test_horizon=2", "task.test_episodes=4", "trainer.meta_steps=2", "trainer.meta_batch=2",
@@ -22,7 +22,7 @@ def _float32_after():
 
 
 def test_a_float64_run_keeps_float64_meta_parameters(tmp_path):
-    result = run_cli(["train", *SINUSOID_TINY, "trainer.dtype=float64", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", *SINUSOID_TINY, "trainer.dtype=float64", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = load_checkpoint(tmp_path / "run")
     assert {value.dtype for value in checkpoint["meta_params"].values()} == {torch.float64}
@@ -62,5 +62,5 @@ def test_float64_backprop_agrees_with_finite_differences(compose_config):
 
 
 def test_an_unknown_dtype_is_one_error_line(tmp_path):
-    assert_user_error(run_cli(["train", *SINUSOID_TINY, "trainer.dtype=float16"], tmp_path),
+    assert_user_error(run_in_process(["train", *SINUSOID_TINY, "trainer.dtype=float16"], tmp_path),
                       "trainer.dtype", "float32, float64")

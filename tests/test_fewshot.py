@@ -18,7 +18,7 @@ from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.fewshot.maml import MAML
 from metaopt_cli.tasks.fewshot.protonet import ProtoNet, squared_distances
 
-from conftest import TINY, assert_user_error, read_json, run_cli
+from conftest import TINY, assert_user_error, read_json, run_in_process
 from fewshot_files import write_miniimagenet, write_omniglot
 
 FEW_STEPS = [o for o in TINY if not o.startswith("task.")]
@@ -173,8 +173,8 @@ def test_sinusoid_validation_has_tasks_of_its_own(monkeypatch):
 def test_maml_sinusoid_adapts(tmp_path):
     """After a few hundred meta-steps, ten points and ten inner steps cut the error on a new
     sine well below the error of the initialisation itself, both with their 95% CI."""
-    result = run_cli(["train", "experiment=maml_sinusoid", "trainer.meta_steps=800", "task.test_episodes=300",
-                      "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", "experiment=maml_sinusoid", "trainer.meta_steps=800", "task.test_episodes=300",
+                             "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert summary["test_mse"] + summary["test_mse_ci95"] < 0.6 * (summary["pre_adapt_test_mse"] - summary["pre_adapt_test_mse_ci95"])
@@ -183,8 +183,8 @@ def test_maml_sinusoid_adapts(tmp_path):
 
 @pytest.mark.parametrize("task", ["maml", "protonet"])
 def test_digits_5way_1shot_is_far_above_chance(tmp_path, task):
-    result = run_cli(["train", f"task={task}", "estimator=backprop", "task.test_episodes=100", *FEW_STEPS,
-                      "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", f"task={task}", "estimator=backprop", "task.test_episodes=100", *FEW_STEPS,
+                             "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert summary["test_acc"] - summary["test_acc_ci95"] > 0.5  # chance is 0.2
@@ -204,7 +204,7 @@ def test_digits_5way_1shot_is_far_above_chance(tmp_path, task):
 )
 def test_few_shot_user_errors(tmp_path, overrides, fragments):
     defaults = ["estimator=backprop"] if "estimator=tbptt" not in overrides else []
-    assert_user_error(run_cli(["train", *defaults, *overrides, *FEW_STEPS], tmp_path), *fragments)
+    assert_user_error(run_in_process(["train", *defaults, *overrides, *FEW_STEPS], tmp_path), *fragments)
 
 
 SHRUNK = ["trainer.meta_steps=2", "trainer.meta_batch=2", "trainer.eval_every=1", "task.test_episodes=4",
@@ -217,8 +217,8 @@ def test_miniimagenet_experiments_run_on_stand_in_files(tmp_path, experiment):
     """The published setups end to end, on 64/16/20 class folders of tiny JPEGs, shrunk to seconds."""
     write_miniimagenet(tmp_path / "mini")
     extra = ["task.horizon=1", "task.test_horizon=1"] if experiment.startswith("maml") else []
-    result = run_cli(["train", f"experiment={experiment}", f"data.root={tmp_path / 'mini'}", "data.image_size=16",
-                      *SHRUNK, *extra, "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", f"experiment={experiment}", f"data.root={tmp_path / 'mini'}",
+                             "data.image_size=16", *SHRUNK, *extra, "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert summary["data"] == "miniimagenet" and summary["steps"] == 2 and 0 <= summary["test_acc"] <= 1
@@ -244,10 +244,11 @@ def test_omniglot_experiment_runs_on_stand_in_files(tmp_path, monkeypatch, compo
 def test_eval_reevaluates_a_maml_checkpoint_with_more_episodes(tmp_path):
     """`eval run=<dir> task.test_episodes=…` composes against the run's own task (maml), not the
     default one, so the task's keys can be overridden."""
-    trained = run_cli(["train", "task=maml", "estimator=backprop", "task.test_episodes=10", *FEW_STEPS,
-                       "hydra.run.dir=run"], tmp_path)
+    trained = run_in_process(["train", "task=maml", "estimator=backprop", "task.test_episodes=10", *FEW_STEPS,
+                              "hydra.run.dir=run"], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    result = run_cli(["eval", f"run={tmp_path / 'run'}", "task.test_episodes=40", "hydra.run.dir=again"], tmp_path)
+    result = run_in_process(["eval", f"run={tmp_path / 'run'}", "task.test_episodes=40", "hydra.run.dir=again"],
+                            tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report, summary = read_json(tmp_path / "again" / "eval.json"), read_json(tmp_path / "run" / "summary.json")
     assert report["task"] == "maml" and 0 < report["test_acc"] <= 1

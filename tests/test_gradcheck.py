@@ -7,15 +7,15 @@ import torch
 from metaopt_cli.errors import UserError
 from metaopt_cli.gradcheck import DrawStats, exact_gradient
 
-from conftest import TINY, assert_user_error, read_json, run_cli
+from conftest import TINY, assert_user_error, read_json, run_in_process
 
 KEYS = {"estimator", "reference", "samples", "cosine", "rel_error", "variance", "seconds", "peak_mem_bytes"}
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
 
 
 def gradcheck(tmp_path, *overrides: str):
-    result = run_cli(["gradcheck", *TINY, "task.horizon=4", "gradcheck.samples=2", *overrides, "hydra.run.dir=run"],
-                     tmp_path)
+    result = run_in_process(["gradcheck", *TINY, "task.horizon=4", "gradcheck.samples=2", *overrides,
+                             "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return result, read_json(tmp_path / "run" / "gradcheck.json")
 
@@ -54,7 +54,7 @@ def test_an_estimator_that_cannot_run_gets_a_row_saying_why(tmp_path):
     ],
 )
 def test_bad_values_are_one_line_with_status_2(tmp_path, overrides, fragments):
-    assert_user_error(run_cli(["gradcheck", *TINY, *overrides], tmp_path), *fragments)
+    assert_user_error(run_in_process(["gradcheck", *TINY, *overrides], tmp_path), *fragments)
     assert not list(tmp_path.glob("**/gradcheck.json"))
 
 

@@ -17,7 +17,7 @@ from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.hpo.evaluate import _best_trial
 from metaopt_cli.tasks.hpo.task import HPO
 
-from conftest import assert_user_error, read_json, run_cli, train_whole_and_resumed
+from conftest import assert_user_error, read_json, run_in_process, train_whole_and_resumed
 from torchvision_files import train_on_stand_in_mnist
 
 HPO_TINY = ["task=hpo", "trainer.meta_steps=6", "trainer.meta_batch=1", "trainer.progress=false", "task.horizon=20",
@@ -122,7 +122,7 @@ def test_random_search_never_picks_a_diverged_trial():
 
 @pytest.mark.slow
 def test_train_reports_the_protocol_and_plots_the_schedule(tmp_path):
-    result = run_cli(["train", *HPO_TINY, "estimator=backprop", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", *HPO_TINY, "estimator=backprop", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     for prefix in ("learned", "initial", "random_search"):
@@ -156,7 +156,7 @@ def test_online_pes_meta_trains_and_resumes_like_an_uninterrupted_run(tmp_path):
      ["'estimator.particles'", "experiment/hpo_digits_lr_schedule sets it", "keep that estimator"]),
 ])
 def test_bad_input_is_one_error_line(tmp_path, override, fragments):
-    assert_user_error(run_cli(["train", *HPO_TINY, *override.split()], tmp_path), *fragments)
+    assert_user_error(run_in_process(["train", *HPO_TINY, *override.split()], tmp_path), *fragments)
 
 
 def test_mnist_schedule_experiment_runs_on_stand_in_files(tmp_path):
@@ -171,6 +171,6 @@ def test_mnist_schedule_experiment_runs_on_stand_in_files(tmp_path):
 
 
 def test_list_says_where_implicit_serves_hpo(tmp_path):
-    result = run_cli(["list"], tmp_path)
+    result = run_in_process(["list"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "hpo × implicit: only with task.hyperparams=[weight_decay]" in result.stdout

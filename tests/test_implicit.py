@@ -12,7 +12,7 @@ from metaopt_cli.build import build, first_problem
 from metaopt_cli.errors import UserError
 from metaopt_cli.estimators.implicit import Implicit
 
-from conftest import assert_user_error, read_json, run_cli
+from conftest import assert_user_error, read_json, run_in_process
 
 IMAML = ["task=maml", "task.proximal=1.0", "estimator=implicit", "trainer.meta_batch=2", "trainer.device=cpu",
          "trainer.dtype=float64"]
@@ -61,9 +61,9 @@ def test_a_converged_quadratic_inner_loop_is_silent(compose_config, caplog):
 
 
 def test_a_run_logs_the_diagnostics_and_warns_once(tmp_path):
-    result = run_cli(["train", *IMAML, "backbone.hidden=[16]", "task.horizon=2", "trainer.meta_steps=3",
-                      "task.test_episodes=4", "task.test_horizon=2", "logger=none", "trainer.progress=false",
-                      "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", *IMAML, "backbone.hidden=[16]", "task.horizon=2", "trainer.meta_steps=3",
+                             "task.test_episodes=4", "task.test_horizon=2", "logger=none", "trainer.progress=false",
+                             "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (result.stdout + result.stderr).count(WARNING) == 1
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
@@ -79,5 +79,5 @@ def test_non_finite_or_negative_settings_are_refused(damping, neumann_lr):
 
 
 def test_nan_damping_is_one_error_line(tmp_path):
-    assert_user_error(run_cli(["train", *IMAML, "estimator.damping=nan", "trainer.meta_steps=1", "logger=none"],
-                              tmp_path), "estimator.damping", "nan")
+    assert_user_error(run_in_process(["train", *IMAML, "estimator.damping=nan", "trainer.meta_steps=1", "logger=none"],
+                                     tmp_path), "estimator.damping", "nan")

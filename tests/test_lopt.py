@@ -17,7 +17,7 @@ from metaopt_cli.errors import UserError
 from metaopt_cli.tasks.lopt.optimizer import LearnedOptimizer
 from metaopt_cli.tasks.lopt.task import LearnedOpt
 
-from conftest import assert_user_error, read_json, run_cli, train_whole_and_resumed
+from conftest import assert_user_error, read_json, run_in_process, train_whole_and_resumed
 from torchvision_files import train_on_stand_in_mnist
 
 LOPT_TINY = ["task=learned_opt", "estimator=backprop", "task.horizon=6", "task.test_horizon=12", "task.test_seeds=2",
@@ -80,7 +80,7 @@ def test_backprop_and_forward_mode_agree_on_the_rules_meta_gradient(optimizer):
 def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path, optimizer):
     """The README's use: a run's rule, loaded by LearnedOptimizer.from_run, trains a model the
     task never saw (a linear regression), lowering its loss."""
-    result = run_cli(["train", *LOPT_TINY, f"task.optimizer={optimizer}", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", *LOPT_TINY, f"task.optimizer={optimizer}", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     for key in ("lopt_final_loss", "adam_final_loss", "sgd_final_loss", "adam_best_lr", "lopt_steps_to_adam"):
@@ -102,14 +102,14 @@ def test_a_model_outside_the_task_trains_with_a_run_of_the_cli(tmp_path, optimiz
 
 @pytest.mark.slow
 def test_from_run_refuses_another_tasks_checkpoint(tmp_path):
-    result = run_cli(["train", "task=hpo", "estimator=backprop", "task.horizon=5", "task.eval_seeds=2",
-                      "task.random_search_trials=2", "trainer.meta_steps=1", "trainer.meta_batch=1",
-                      "trainer.progress=false", "logger=none", "hydra.run.dir=hpo"], tmp_path)
+    result = run_in_process(["train", "task=hpo", "estimator=backprop", "task.horizon=5", "task.eval_seeds=2",
+                             "task.random_search_trials=2", "trainer.meta_steps=1", "trainer.meta_batch=1",
+                             "trainer.progress=false", "logger=none", "hydra.run.dir=hpo"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     with pytest.raises(UserError, match="holds hpo meta-parameters, not a learned optimizer"):
         LearnedOptimizer.from_run(torch.nn.Linear(2, 1).parameters(), tmp_path / "hpo")
     # The same checkpoint handed to `metaopt eval` as a learned optimizer's: one error line.
-    assert_user_error(run_cli(["eval", f"run={tmp_path / 'hpo'}", "task=learned_opt"], tmp_path),
+    assert_user_error(run_in_process(["eval", f"run={tmp_path / 'hpo'}", "task=learned_opt"], tmp_path),
                       "task=learned_opt cannot apply", "which used task=hpo")
 
 
@@ -161,7 +161,7 @@ def test_a_self_training_run_resumes_like_an_uninterrupted_one(tmp_path):
     ("estimator=implicit", ["learned_opt does not support estimator=implicit"]),
 ])
 def test_bad_input_is_one_error_line(tmp_path, override, fragments):
-    assert_user_error(run_cli(["train", *LOPT_TINY, *override.split()], tmp_path), *fragments)
+    assert_user_error(run_in_process(["train", *LOPT_TINY, *override.split()], tmp_path), *fragments)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import torch
 
 from metaopt_cli.checkpoint import load_checkpoint, save_checkpoint
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_in_process
 
 SLOWER = [*TINY, "estimator=backprop", "task.horizon=20", "trainer.checkpoint_every=1000"]
 
@@ -34,16 +34,16 @@ def assert_same_run(run_a, run_b):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("whole")
-    result = run_cli(["train", *SLOWER, "trainer.meta_steps=40", "hydra.run.dir=run"], cwd)
+    result = run_in_process(["train", *SLOWER, "trainer.meta_steps=40", "hydra.run.dir=run"], cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "run"
 
 
 @pytest.mark.slow
 def test_resume_continues_to_the_uninterrupted_result(uninterrupted, tmp_path):
-    first = run_cli(["train", *SLOWER, "trainer.meta_steps=15", "hydra.run.dir=run"], tmp_path)
+    first = run_in_process(["train", *SLOWER, "trainer.meta_steps=15", "hydra.run.dir=run"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli(["train", f"resume={tmp_path / 'run'}", "trainer.meta_steps=40"], tmp_path)
+    resumed = run_in_process(["train", f"resume={tmp_path / 'run'}", "trainer.meta_steps=40"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(uninterrupted, tmp_path / "run")
 
@@ -62,7 +62,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_matches(uninterrupted, tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     stopped_at = load_checkpoint(tmp_path / "run")["step"]
     assert 3 <= stopped_at < 40
-    resumed = run_cli(["train", f"resume={tmp_path / 'run'}"], tmp_path)
+    resumed = run_in_process(["train", f"resume={tmp_path / 'run'}"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(uninterrupted, tmp_path / "run")
 
@@ -81,10 +81,12 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_whole(tmp_path, mon
     assert load_checkpoint(tmp_path)["step"] == 1
 
 
-def test_resume_refuses_to_change_a_group(uninterrupted, tmp_path):
+def test_resume_refuses_to_change_a_group(tmp_path):
     from conftest import assert_user_error
 
-    result = run_cli(["train", f"resume={uninterrupted}", "estimator=tbptt"], tmp_path)
+    run = run_in_process(["train", *TINY, "estimator=backprop", "trainer.meta_steps=1", "hydra.run.dir=run"], tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = run_in_process(["train", f"resume={tmp_path / 'run'}", "estimator=tbptt"], tmp_path)
     assert_user_error(result, "estimator=tbptt cannot apply to an existing run, which used estimator=backprop",
                       "leave estimator= out")
 
@@ -95,10 +97,10 @@ def test_resume_continues_an_online_unroll_exactly(tmp_path, estimator):
     """Online PES and TBPTT carry their runs across meta-steps; the checkpoint keeps them as
     tensors, and the problem is sampled again from the generator state it was drawn from."""
     online = [*estimator, "trainer.progress=false", "logger=none"]
-    whole = run_cli(["train", *online, "trainer.meta_steps=30", "hydra.run.dir=whole"], tmp_path)
+    whole = run_in_process(["train", *online, "trainer.meta_steps=30", "hydra.run.dir=whole"], tmp_path)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    first = run_cli(["train", *online, "trainer.meta_steps=13", "hydra.run.dir=split"], tmp_path)
+    first = run_in_process(["train", *online, "trainer.meta_steps=13", "hydra.run.dir=split"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run_cli(["train", f"resume={tmp_path / 'split'}", "trainer.meta_steps=30"], tmp_path)
+    resumed = run_in_process(["train", f"resume={tmp_path / 'split'}", "trainer.meta_steps=30"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(tmp_path / "whole", tmp_path / "split")

@@ -16,7 +16,7 @@ from metaopt_cli.summary import strict_json
 from metaopt_cli.tracking.metrics_file import MetricsFile
 from metaopt_cli.write_faults import writing
 
-from conftest import TINY, assert_user_error, run_cli
+from conftest import TINY, assert_user_error, run_in_process
 
 
 def interrupt(args: list[str], cwd, when) -> subprocess.CompletedProcess:
@@ -65,7 +65,7 @@ def test_ctrl_c_during_the_final_evaluation_is_one_line_and_status_130(tmp_path)
 def test_a_full_disk_while_checkpointing_is_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoint.pt.tmp").symlink_to("/dev/full")  # every write: ENOSPC
-    line = assert_user_error(run_cli(["train", *TINY, "hydra.run.dir=run"], tmp_path), "No space left on device",
+    line = assert_user_error(run_in_process(["train", *TINY, "hydra.run.dir=run"], tmp_path), "No space left on device",
                              "free some space")
     assert str(tmp_path / "run") in line
 
@@ -90,7 +90,7 @@ def test_a_write_fault_names_the_file_and_the_way_out(tmp_path, code):
 
 
 def test_a_run_dir_name_too_long_for_the_file_system_is_one_line(tmp_path):
-    assert_user_error(run_cli(["train", *TINY, f"hydra.run.dir={'a' * 300}"], tmp_path),
+    assert_user_error(run_in_process(["train", *TINY, f"hydra.run.dir={'a' * 300}"], tmp_path),
                       "hydra.run.dir", "longer than this file system allows", "shorter")
     assert list(tmp_path.iterdir()) == []
 
@@ -108,7 +108,7 @@ def test_a_run_dir_under_a_read_only_folder_is_refused_before_hydra_creates_it(t
     (["train", "-m", "--cfg", "job"], ["drop -m"]),
 ])
 def test_command_lines_hydra_would_accept_wrongly_or_with_a_traceback(tmp_path, args, fragments):
-    assert_user_error(run_cli(args, tmp_path), *fragments)
+    assert_user_error(run_in_process(args, tmp_path), *fragments)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,7 +15,7 @@ import pytest
 from metaopt_cli.errors import UserError
 from metaopt_cli.tracking.metrics_file import MetricsFile, read_records
 
-from conftest import TINY, assert_user_error, run_cli
+from conftest import TINY, assert_user_error, run_in_process
 
 CHECKPOINT_STEP = 4
 
@@ -51,9 +51,9 @@ def checkpointed_run(tmp_path_factory) -> Path:
     last checkpoint, as when a run dies between checkpoints)."""
     cwd = tmp_path_factory.mktemp("checkpointed")
     args = ["train", *TINY, f"trainer.meta_steps={CHECKPOINT_STEP}", "hydra.run.dir=run"]
-    assert run_cli(args, cwd).returncode == 0
+    assert run_in_process(args, cwd).returncode == 0
     shutil.copy(cwd / "run" / "checkpoint.pt", cwd / "checkpoint_at_4.pt")
-    assert run_cli(["train", f"resume={cwd / 'run'}", "trainer.meta_steps=6"], cwd).returncode == 0
+    assert run_in_process(["train", f"resume={cwd / 'run'}", "trainer.meta_steps=6"], cwd).returncode == 0
     shutil.copy(cwd / "checkpoint_at_4.pt", cwd / "run" / "checkpoint.pt")
     return cwd / "run"
 
@@ -65,15 +65,16 @@ def test_a_second_process_on_a_run_directory_is_one_line(checkpointed_run, tmp_p
     first = start_cli(["train", f"resume={run_dir}", "trainer.meta_steps=100000"], tmp_path)
     try:
         wait_for(lambda: locked(run_dir / "run.lock"), first)
-        second = run_cli(["train", f"resume={run_dir}", "trainer.meta_steps=100000"], tmp_path)
+        second = run_in_process(["train", f"resume={run_dir}", "trainer.meta_steps=100000"], tmp_path)
         assert_user_error(second, f"{run_dir} is in use by another metaopt process (pid {first.pid})")
-        fresh = run_cli(["train", *TINY, f"hydra.run.dir={run_dir}"], tmp_path)
+        fresh = run_in_process(["train", *TINY, f"hydra.run.dir={run_dir}"], tmp_path)
         assert_user_error(fresh, "in use by another metaopt process")
     finally:
         first.kill()
         first.wait()
     # kill -9 leaves the lock file behind, but not the lock.
-    after = run_cli(["train", f"resume={run_dir}", "trainer.meta_steps=5", "trainer.checkpoint_every=1"], tmp_path)
+    after = run_in_process(["train", f"resume={run_dir}", "trainer.meta_steps=5", "trainer.checkpoint_every=1"],
+                           tmp_path)
     assert after.returncode == 0, after.stderr[-3000:]
     steps = [record["step"] for record in read_records(run_dir / "metrics.jsonl")]
     assert steps == sorted(set(steps))  # no step written twice

@@ -14,7 +14,7 @@ from metaopt_cli.checkpoint import load_checkpoint, save_checkpoint
 from metaopt_cli.errors import UserError
 from metaopt_cli.estimators.state import Resample, sample
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_in_process
 
 TASKS = {
     "hpo": ["task=hpo", "task.horizon=4"],
@@ -149,10 +149,10 @@ class Touch:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("runs")
-    result = run_cli(["train", "task=learned_opt", "estimator=tbptt", "estimator.truncation=2", "task.horizon=2",
-                      "task.test_horizon=2", "task.test_seeds=1", "task.adam_lrs=[0.1]", "task.sgd_lrs=[0.1]",
-                      "trainer.meta_steps=1", "trainer.meta_batch=1", "trainer.progress=false", "logger=none",
-                      "hydra.run.dir=run"], cwd)
+    result = run_in_process(["train", "task=learned_opt", "estimator=tbptt", "estimator.truncation=2", "task.horizon=2",
+                             "task.test_horizon=2", "task.test_seeds=1", "task.adam_lrs=[0.1]", "task.sgd_lrs=[0.1]",
+                             "trainer.meta_steps=1", "trainer.meta_batch=1", "trainer.progress=false", "logger=none",
+                             "hydra.run.dir=run"], cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "run"
 
@@ -176,7 +176,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(finished_run, tmp_path
     crafted(finished_run, marker)
     args = ["train", f"resume={finished_run}", "trainer.meta_steps=2"] if command == "resume" else [
         "eval", f"run={finished_run}"]
-    result = run_cli(args, tmp_path)
+    result = run_in_process(args, tmp_path)
     assert_user_error(result, "checkpoint.pt is refused", "do not use this file")
     assert not marker.exists()
 
@@ -207,7 +207,8 @@ def test_resume_and_eval_of_a_truncated_checkpoint_end_in_one_error_line(finishe
     path = finished_run / "checkpoint.pt"
     path.write_bytes(path.read_bytes()[:1000])
     for args in (["train", f"resume={finished_run}"], ["eval", f"run={finished_run}"]):
-        assert_user_error(run_cli(args, tmp_path), "checkpoint.pt is truncated, corrupt or not a metaopt checkpoint")
+        assert_user_error(run_in_process(args, tmp_path),
+                          "checkpoint.pt is truncated, corrupt or not a metaopt checkpoint")
 
 def test_periodic_evaluation_uses_validate_and_the_summary_holds_both(compose_config, tmp_path, monkeypatch):
     """Model selection during training looks at validation data only (task.validate, where a

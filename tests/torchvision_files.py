@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import run_cli
+from conftest import run_in_process
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -31,7 +31,7 @@ def train_on_stand_in_mnist(tmp_path: Path, experiment: str, overrides: list[str
     """`metaopt train experiment=…` on small files in MNIST's real format (or Fashion-MNIST's,
     the same format in `FashionMNIST/`); its run directory."""
     write_mnist(tmp_path / "data", folder, n_train=80, n_test=20)
-    result = run_cli(["train", f"experiment={experiment}", f"data.root={tmp_path / 'data'}", "data.val_size=20",
-                      *overrides, "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
+    result = run_in_process(["train", f"experiment={experiment}", f"data.root={tmp_path / 'data'}", "data.val_size=20",
+                             *overrides, "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path / "run"
