@@ -35,9 +35,10 @@ from metaopt_cli.trainer import meta_step
 # What is split: the particles of es and pes (a distillation's synthetic set learned by ES),
 # and the tasks of a MAML meta-batch.
 SETTINGS = {
-    "es": ["task=distill", "estimator=es", "estimator.particles=16", "task.horizon=20", "trainer.meta_batch=2"],
-    "pes": ["task=distill", "estimator=pes", "estimator.particles=16", "estimator.truncation=10", "task.horizon=20",
-            "trainer.meta_batch=2"],
+    "es": ["task=distill", "estimator=es", "estimator.particles=32", "task.horizon=40", "trainer.meta_batch=4",
+           "backbone.hidden=[128]"],
+    "pes": ["task=distill", "estimator=pes", "estimator.particles=32", "estimator.truncation=20", "task.horizon=40",
+            "trainer.meta_batch=4", "backbone.hidden=[128]"],
     "maml": ["task=maml", "estimator=backprop", "data=digits", "task.ways=5", "task.shots=5", "task.queries=15",
              "task.horizon=5", "backbone.hidden=[256,256]", "trainer.meta_batch=8", "task.batching=loop"],
 }
