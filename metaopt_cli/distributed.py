@@ -43,7 +43,8 @@ class World:
         """This rank's contiguous share of `count` items; the first count % size ranks take one more."""
         if count < self.size:
             raise UserError(f"{self.size} ranks but {what} is {count}: each rank needs at least one; "
-                            f"start at most {count} ranks, or raise {what.split()[0]} to at least {self.size}")
+                            f"start at most {count} rank{'s' if count != 1 else ''}, or raise {what.split()[0]} to at least "
+                            f"{self.size}")
         base, extra = divmod(count, self.size)
         start = self.rank * base + min(self.rank, extra)
         return range(start, start + base + (self.rank < extra))

@@ -6,6 +6,7 @@ would compose its own timestamped `outputs/<date>/<time>/`: all take rank 0's, a
 known the other ranks write to a temporary file. submitit's tasks start in their sweep job's
 folder already.
 """
+import atexit
 import os
 import shutil
 import sys
@@ -30,6 +31,7 @@ def start_rank(command: str, multirun: bool, world: World) -> None:
         global _early
         with tempfile.NamedTemporaryFile(prefix=f"metaopt-rank{world.rank}-", suffix=".log", delete=False) as file:
             _early = file.name
+        atexit.register(_discard_early)  # a start-up that fails leaves no file behind
         _redirect_output(_early)
     distributed.join(world)
 
@@ -48,8 +50,13 @@ def agree_run_dir(overrides: list[str], resolved: str, world: World) -> list[str
     with open(_early, "rb") as file, open(log, "ab") as out:
         shutil.copyfileobj(file, out)
     _redirect_output(str(log))
-    os.unlink(_early)
+    _discard_early()
     return [*placed, "hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+
+
+def _discard_early() -> None:
+    if _early is not None and os.path.exists(_early):
+        os.unlink(_early)
 
 
 def join_tasks(world: World, run_dir: Path) -> None:

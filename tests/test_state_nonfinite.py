@@ -39,7 +39,7 @@ def test_a_divergence_before_any_outer_step_names_the_inner_step_and_keeps_nothi
 
 def test_the_inner_step_knob_is_the_one_named_before_any_outer_step(tmp_path):
     task = SimpleNamespace(inner_step_knob="task.lr")
-    error = diverged("the meta-loss", 0, None, task, None, None, tmp_path)
+    error = diverged("the meta-loss", 0, None, task, None, None, tmp_path, save=None)  # nothing to save yet
     assert "lower task.lr and start the run again" in str(error)
 
 
