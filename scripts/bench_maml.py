@@ -29,7 +29,8 @@ blocks with fresh mmaps and returns them on free, so their page faults (sys time
 metaopt's time at 84x84; MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
 in the environment shows how much. With `--batching loop` metaopt goes task by task as the peers
 do: backprop then holds one task's graph at a time and batch norm runs torch's fused kernel
-(exact outside vmap), and its time and peak memory match theirs.
+(exact outside vmap), and its time and peak memory match theirs. The default, `auto`, is
+metaopt's own (task.batching=auto): vmap on CUDA, the loop on a CPU.
 
     python scripts/bench_maml.py --device cpu --image-size 84 --iterations 5
     python scripts/bench_maml.py --device cuda --backbone resnet12 --precision bf16
@@ -53,9 +54,11 @@ from torch import nn
 from metaopt_cli.backbones.conv4 import Conv4
 from metaopt_cli.backbones.norm import NORM_KINDS
 from metaopt_cli.backbones.resnet12 import ResNet12
+from metaopt_cli.config.tasks import Batching
 from metaopt_cli.data.episodes import Episodes
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.memory import measure_peak
+from metaopt_cli.tasks.fewshot.maml import resolved_batching
 from metaopt_cli.tasks.fewshot.maml_problem import MAMLProblem
 
 WAYS, SHOTS, QUERIES = 5, 1, 15
@@ -178,7 +181,8 @@ def build_all(libraries, args, image_size: int, device, dtype, seed: int) -> dic
     torch.manual_seed(seed)
     net = make_backbone(args.backbone, image_size, args.norm).to(device=device, dtype=dtype)
     episodes = random_episodes(args.meta_batch, image_size, torch.Generator().manual_seed(seed), device, dtype)
-    implementations = {**IMPLEMENTATIONS, "metaopt": functools.partial(MetaoptMAML, batching=args.batching)}
+    batching = resolved_batching(Batching(args.batching), device)
+    implementations = {**IMPLEMENTATIONS, "metaopt": functools.partial(MetaoptMAML, batching=batching)}
     return {lib: implementations[lib](copy.deepcopy(net), episodes, args.inner_steps) for lib in libraries}
 
 
@@ -279,8 +283,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed meta-iterations per library first")
     parser.add_argument("--meta-batch", type=int, default=4, help="tasks per meta-iteration")
     parser.add_argument("--inner-steps", type=int, default=5)
-    parser.add_argument("--batching", choices=("vmap", "loop"), default="vmap",
-                        help="metaopt's task.batching: the meta-batch under vmap, or task by task")
+    parser.add_argument("--batching", choices=[b.value for b in Batching], default="auto",
+                        help="metaopt's task.batching: auto (vmap on CUDA, the loop on a CPU), the meta-batch "
+                             "under vmap, or task by task")
     parser.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
                         help="every library's arithmetic: float32, TF32 tensor cores (CUDA), or bfloat16 autocast")
     args = parser.parse_args(argv)
@@ -332,7 +337,8 @@ def main(argv=None) -> None:
     result = {
         **{f"{lib}_ms": ms.get(lib) for lib in IMPLEMENTATIONS},
         **{f"speedup_vs_{lib}": ms[lib] / ms["metaopt"] if lib in ms else None for lib in PEERS},
-        "device": args.device, "backbone": args.backbone, "norm": args.norm, "batching": args.batching,
+        "device": args.device, "backbone": args.backbone, "norm": args.norm,
+        "batching": resolved_batching(Batching(args.batching), device),
         "precision": args.precision, "precision_rel_diff": cost,
         "image_size": args.image_size,
         "meta_batch": args.meta_batch, "inner_steps": args.inner_steps, "iterations": args.iterations,

@@ -15,7 +15,8 @@ from metaopt_cli.data.sinusoid import load as load_sinusoid
 from metaopt_cli.data.splits import Split, SplitData
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.tbptt import TBPTT
-from metaopt_cli.tasks.fewshot.maml import MAML
+from metaopt_cli.config.tasks import Batching
+from metaopt_cli.tasks.fewshot.maml import MAML, resolved_batching
 from metaopt_cli.tasks.fewshot.protonet import ProtoNet, squared_distances
 
 from conftest import TINY, assert_user_error, read_json, run_in_process
@@ -75,6 +76,15 @@ def test_tbptt_over_the_whole_horizon_is_maml(maml_float64):
     truncated = TBPTT(task.horizon, False, online=False).estimate(problem, meta_params, torch.Generator())[0]
     for name in exact:
         torch.testing.assert_close(truncated[name], exact[name], rtol=1e-10, atol=1e-12)
+
+
+def test_auto_batching_is_the_loop_on_a_cpu_and_vmap_on_cuda(compose_config):
+    cfg = compose_config("train", ["task=maml", "trainer.device=cpu"])
+    assert cfg.task.batching.value == "auto"  # the default
+    task, _, problem, _ = first_problem(cfg, torch.device("cpu"))
+    assert task.batching == problem.batching == "loop"
+    assert resolved_batching(Batching.auto, torch.device("cuda")) == "vmap"
+    assert resolved_batching(Batching.vmap, torch.device("cpu")) == "vmap"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -1,8 +1,17 @@
 """Schemas of the `task` group."""
 from dataclasses import dataclass
+from enum import Enum
 from typing import List
 
 from omegaconf import MISSING
+
+
+class Batching(Enum):
+    """How a MAML meta-batch's tasks run."""
+
+    auto = "auto"  # vmap on CUDA, loop on a CPU: the faster of the two on each, as measured
+    vmap = "vmap"  # the tasks as one batch (GPUs)
+    loop = "loop"  # one task after another, as the peers' loops do (CPUs)
 
 
 @dataclass
@@ -45,7 +54,7 @@ class MAMLConfig:
     test_episodes: int = MISSING
     test_horizon: int = MISSING  # inner steps at meta-test time
     split_seed: int = MISSING  # the class-disjoint split of a classification dataset
-    batching: str = MISSING  # vmap: a meta-batch's tasks as one batch | loop: one after another
+    batching: Batching = MISSING
 
 
 @dataclass
