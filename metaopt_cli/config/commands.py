@@ -76,6 +76,8 @@ class GradcheckOptions:
     estimators: List[str] = MISSING
     reference: str = MISSING  # the exact meta-gradient: backprop | backprop_checkpoint
     samples: int = MISSING  # estimates drawn per estimator
+    # The reference's meta-gradient at each, against fp32's; null: all the device runs.
+    precisions: Optional[List[Precision]] = MISSING
 
 
 @dataclass
