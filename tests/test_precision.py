@@ -55,7 +55,6 @@ def test_bf16_trains_on_the_cpu_with_float32_meta_parameters(tmp_path):
     assert fp32 != bf16 and bf16 == pytest.approx(fp32, rel=1e-2)
 
 
-@pytest.mark.slow
 def test_a_resumed_online_bf16_run_samples_its_problems_in_bf16_again(tmp_path):
     """Resume samples an online run's problem again from the task: in bf16 too, or the
     resumed run would leave the uninterrupted one."""
