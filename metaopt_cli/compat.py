@@ -14,6 +14,7 @@ from .config.store import options, schema_of
 from .errors import UserError
 from .estimators.protocol import needs
 from .estimators.ranks import check_ranks
+from .precision import check_precision
 from .tasks.protocol import CAPABILITIES, OnlyWith, declared, lacks
 
 OUTER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -114,6 +115,7 @@ def check_trainer(trainer: DictConfig) -> None:
     # a negative seed would silently alias a positive one.
     if not 0 <= trainer.seed < 2**63:
         raise UserError(f"trainer.seed must be between 0 and 2**63 - 1, got {trainer.seed}")
-    pick_device(trainer.device, distributed.current())  # a device this torch or machine cannot use fails before any run starts
+    # A device this torch or machine cannot use fails before any run starts, and so a precision it lacks.
+    check_precision(trainer.precision, trainer.dtype, pick_device(trainer.device, distributed.current()))
     if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
         raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")

@@ -2,9 +2,12 @@
 import torch
 from omegaconf import DictConfig
 
+from .build import pick_device
+from .config.commands import DType, Precision
 from .errors import UserError
 from .estimators.problem import Problem, Tensors
 from .compat import check_data, check_trainer
+from .precision import check_precision, supported
 from .variants import check_names
 
 # Names (as in gradcheck.estimators) of the estimators whose meta-gradient is exact.
@@ -20,6 +23,17 @@ def check_gradcheck_config(cfg: DictConfig, choices) -> None:
     if options.reference not in REFERENCES:
         raise UserError(f"gradcheck.reference must be one of {', '.join(REFERENCES)}, got '{options.reference}'")
     check_names("gradcheck.estimators", options.estimators)
+    compared_precisions(options.precisions, cfg.trainer, pick_device(cfg.trainer.device))
+
+
+def compared_precisions(precisions, trainer: DictConfig, device: torch.device) -> list[Precision]:
+    """gradcheck.precisions, each one the device runs with trainer.dtype; null: all of them
+    (none in float64, which no lower precision serves)."""
+    if precisions is None:
+        return supported(device) if DType(trainer.dtype) is DType.float32 else []
+    for kind in precisions:
+        check_precision(kind, trainer.dtype, device, knob="gradcheck.precisions")
+    return [Precision(kind) for kind in precisions]
 
 
 def exact_gradient(reference, name: str, problem: Problem, meta_params: Tensors,

@@ -18,6 +18,7 @@ from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
 from .memory import measure_peak
+from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
 from .summary import finish_run
@@ -31,7 +32,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     trainer, world = cfg.trainer, distributed.current()
     device = pick_device(trainer.device, world)
     torch.manual_seed(trainer.seed)
-    task = build_task(cfg, device)
+    task = task_at(build_task(cfg, device), trainer.precision)  # bf16: its problems' inner loops
     estimator = build(cfg.estimator)
     # All randomness of meta-training comes from this generator, whose state the checkpoint
     # keeps; evaluation draws from its own, so evaluating never shifts training.
@@ -117,7 +118,11 @@ def meta_step(task, estimator, meta_params, optimizer, generator, trainer, world
     meta-loss, the estimator's metrics and, when asked to measure (it costs time), this rank's
     peak memory. A non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
     problem = sample(task, generator, trainer.meta_batch)  # noted on the problem: how it was drawn
-    estimate = lambda: ranks.estimate(estimator, problem, meta_params, generator, world)  # noqa: E731
+
+    def estimate():
+        with matmuls(trainer.precision):
+            return ranks.estimate(estimator, problem, meta_params, generator, world)
+
     peak = None
     if measure:
         (grads, metrics), peak = measure_peak(estimate, next(iter(meta_params.values())).device)

@@ -9,13 +9,15 @@ from metaopt_cli.gradcheck import DrawStats, exact_gradient
 
 from conftest import TINY, assert_user_error, read_json, run_in_process
 
-KEYS = {"estimator", "reference", "samples", "cosine", "rel_error", "variance", "seconds", "peak_mem_bytes"}
+KEYS = {"estimator", "reference", "precision", "samples", "cosine", "rel_error", "variance", "seconds",
+        "peak_mem_bytes"}
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
 
 
 def gradcheck(tmp_path, *overrides: str):
-    result = run_in_process(["gradcheck", *TINY, "task.horizon=4", "gradcheck.samples=2", *overrides,
-                             "hydra.run.dir=run"], tmp_path)
+    # Only the estimators' rows: tests/test_precision.py checks those of gradcheck.precisions.
+    result = run_in_process(["gradcheck", *TINY, "task.horizon=4", "gradcheck.samples=2", "gradcheck.precisions=[]",
+                             *overrides, "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return result, read_json(tmp_path / "run" / "gradcheck.json")
 
@@ -39,7 +41,7 @@ def test_backprop_agrees_with_the_reference_and_truncation_does_not(tmp_path):
 def test_an_estimator_that_cannot_run_gets_a_row_saying_why(tmp_path):
     result, rows = gradcheck(tmp_path, "gradcheck.estimators=[tbptt]", "gradcheck.reference=backprop_checkpoint",
                              "estimator.truncation=6")
-    assert rows == [{"estimator": "tbptt", "reference": "backprop_checkpoint", "samples": 0,
+    assert rows == [{"estimator": "tbptt", "reference": "backprop_checkpoint", "precision": "fp32", "samples": 0,
                      **dict.fromkeys(FIGURES)}]
     assert "n/a: estimator.truncation=6 is longer than task.horizon=4" in result.stdout
 

@@ -9,9 +9,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..build import build, first_problem, pick_device
+from ..config.commands import Precision
 from ..errors import reports_user_errors
-from ..gradcheck import DrawStats, check_gradcheck_config, exact_gradient
+from ..gradcheck import DrawStats, check_gradcheck_config, compared_precisions, exact_gradient
 from ..memory import measure_peak
+from ..precision import matmuls, problem_at
 from ..table import format_table, mebibytes
 from ..timing import timed
 from ..variants import chosen_names, compose_variant, usable_estimator
@@ -27,27 +29,46 @@ def main(cfg: DictConfig) -> None:
     choices, options, trainer = hydra_cfg.runtime.choices, cfg.gradcheck, cfg.trainer
     names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
+    precisions = compared_precisions(options.precisions, trainer, device)
     _, meta_params, problem, generator = first_problem(cfg, device)
     # Built before the reference's long unroll, so that a bad value fails first; an estimator
     # that cannot run here gets a row saying why.
     usable = {name: usable_estimator(choices["task"], name, compose_variant(name), problem.horizon) for name in names}
     reference = build(compose_variant(options.reference).estimator)
-    exact = exact_gradient(reference, options.reference, problem, meta_params, generator)
+    with matmuls(Precision.fp32):
+        exact = exact_gradient(reference, options.reference, problem, meta_params, generator)
     rows = []
-    for name in names:
+    for name in names:  # each estimator at trainer.precision, as `metaopt train` would run it
         estimator, reason = usable[name]
-        row = {"estimator": name, "reference": options.reference, "samples": 0, **dict.fromkeys(FIGURES)}
+        row = _row(name, options.reference, trainer.precision, samples=0)
         if reason is None:
-            draw = lambda i: estimator.estimate(  # noqa: E731
-                problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1 + i))[0]
+            draw = lambda i: _estimate(estimator, trainer.precision, problem, meta_params,  # noqa: E731
+                                       torch.Generator(device).manual_seed(trainer.seed + 1 + i))
             row.update(samples=options.samples, **_measure(draw, exact, options.samples, device))
         rows.append(row)
+    for kind in precisions:  # the exact meta-gradient at each precision: what it costs on this task
+        draw = lambda i: _estimate(reference, kind, problem, meta_params, generator)  # noqa: E731
+        rows.append({**_row(options.reference, options.reference, kind, samples=1), **_measure(draw, exact, 1, device)})
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "gradcheck.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, "
-          f"against {options.reference} ──")
-    print(_table(rows, {name: reason for name, (_, reason) in usable.items()}))
+    print(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, each estimator in "
+          f"{Precision(trainer.precision).name} against {options.reference} in fp32 ──")
+    print(_table(rows[:len(names)], {name: reason for name, (_, reason) in usable.items()}))
+    if precisions:
+        print(f"── {options.reference}'s meta-gradient at each precision, against fp32's ──")
+        print(_precision_table(rows[len(names):]))
     print(f"run dir  {out_dir}")
+
+
+def _row(estimator: str, reference: str, kind, samples: int) -> dict:
+    return {"estimator": estimator, "reference": reference, "precision": Precision(kind).name, "samples": samples,
+            **dict.fromkeys(FIGURES)}
+
+
+def _estimate(estimator, kind, problem, meta_params, generator) -> dict:
+    """The estimator's meta-gradient at precision `kind`, as a meta-step of `metaopt train` takes it."""
+    with matmuls(kind):
+        return estimator.estimate(problem_at(problem, kind), meta_params, generator)[0]
 
 
 def _measure(draw, exact, samples: int, device: torch.device) -> dict:
@@ -72,3 +93,9 @@ def _table(rows: list[dict], reasons: dict) -> str:
             lines.append([name, f"{row['cosine']:.4f}", f"{row['rel_error']:.4f}", f"{row['variance']:.3g}",
                           f"{row['seconds']:.3f}", mebibytes(row["peak_mem_bytes"])])
     return format_table(["estimator", "cosine", "rel_error", "variance", "seconds", "peak MiB"], lines)
+
+
+def _precision_table(rows: list[dict]) -> str:
+    lines = [[row["precision"], f"{row['rel_error']:.3e}", f"{row['cosine']:.6f}", f"{row['seconds']:.3f}",
+              mebibytes(row["peak_mem_bytes"])] for row in rows]
+    return format_table(["precision", "rel_error", "cosine", "seconds", "peak MiB"], lines)

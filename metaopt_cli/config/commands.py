@@ -13,6 +13,14 @@ class DType(Enum):
     float64 = "float64"  # for gradient checks, and the HPO papers that run in double
 
 
+class Precision(Enum):
+    """The arithmetic of a meta-gradient estimate (metaopt_cli/precision.py)."""
+
+    fp32 = "fp32"
+    tf32 = "tf32"  # float32 matmuls and convolutions on TF32 tensor cores (CUDA)
+    bf16 = "bf16"  # the inner loop under bfloat16 autocast, the meta-gradient accumulated in float32
+
+
 @dataclass
 class TrainerConfig:
     meta_steps: int = MISSING
@@ -26,6 +34,7 @@ class TrainerConfig:
     outer_optimizer: str = MISSING  # adam | sgd
     progress: bool = MISSING
     dtype: DType = MISSING
+    precision: Precision = MISSING
 
 
 @dataclass
@@ -67,6 +76,8 @@ class GradcheckOptions:
     estimators: List[str] = MISSING
     reference: str = MISSING  # the exact meta-gradient: backprop | backprop_checkpoint
     samples: int = MISSING  # estimates drawn per estimator
+    # The reference's meta-gradient at each, against fp32's; null: all the device runs.
+    precisions: Optional[List[Precision]] = MISSING
 
 
 @dataclass
