@@ -59,6 +59,13 @@ def problem_at(problem, kind: Precision | str):
     return _BF16InnerLoop(problem) if Precision(kind) is Precision.bf16 else problem
 
 
+def estimate_at(estimator, kind: Precision | str, problem, meta_params, generator):
+    """The estimator's meta-gradient at precision `kind`, as a meta-step of `metaopt train` takes
+    it (gradcheck and bench measure this)."""
+    with matmuls(kind):
+        return estimator.estimate(problem_at(problem, kind), meta_params, generator)[0]
+
+
 class _BF16InnerLoop:
     """A problem whose inner loop runs under bfloat16 autocast; its new state and its losses come
     back in θ's dtype, so the state carried between steps (and checkpointed) stays float32 as a

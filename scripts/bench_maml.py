@@ -38,7 +38,6 @@ metaopt's own (task.batching=auto): vmap on CUDA, the loop on a CPU.
 The last line printed is one JSON object with the figures.
 """
 import argparse
-import contextlib
 import copy
 import functools
 import importlib.util
@@ -58,6 +57,7 @@ from metaopt_cli.config.tasks import Batching
 from metaopt_cli.data.episodes import Episodes
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.memory import measure_peak
+from metaopt_cli.precision import precision
 from metaopt_cli.tasks.fewshot.maml import resolved_batching
 from metaopt_cli.tasks.fewshot.maml_problem import MAMLProblem
 
@@ -222,28 +222,6 @@ def timed(work, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return 1e3 * (time.perf_counter() - started)
-
-
-@contextlib.contextmanager
-def precision(kind: str, device):
-    """fp32; tf32: float32 matmuls and convolutions on TF32 tensor cores (CUDA); bf16: autocast
-    to bfloat16. Every library runs under the same setting."""
-    if kind == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-        return
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
-    if kind == "tf32":
-        torch.set_float32_matmul_precision("high")
-        torch.backends.cudnn.allow_tf32 = True
-    else:  # torch's defaults leave cuDNN's convolutions on TF32: fp32 means full float32
-        torch.set_float32_matmul_precision("highest")
-        torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(saved[0])
-        torch.backends.cudnn.allow_tf32 = saved[1]
 
 
 def precision_cost(args, device) -> float:

@@ -12,6 +12,7 @@ from ..bench import check_bench_config, measure
 from ..bench_plot import save_bench_plot
 from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
+from ..precision import estimate_at
 from ..table import format_table, mebibytes
 from ..variants import chosen_names, compose_variant, usable_estimator
 
@@ -34,8 +35,8 @@ def main(cfg: DictConfig) -> None:
             if reason is not None:
                 print(f"skipped {name} at K={horizon}: {reason}")
                 continue
-            estimate = lambda: estimator.estimate(  # noqa: E731
-                problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
+            estimate = lambda: estimate_at(  # noqa: E731
+                estimator, trainer.precision, problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
             rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)

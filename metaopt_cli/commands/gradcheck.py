@@ -13,7 +13,7 @@ from ..config.commands import Precision
 from ..errors import reports_user_errors
 from ..gradcheck import DrawStats, check_gradcheck_config, compared_precisions, exact_gradient
 from ..memory import measure_peak
-from ..precision import matmuls, problem_at
+from ..precision import estimate_at, matmuls
 from ..table import format_table, mebibytes
 from ..timing import timed
 from ..variants import chosen_names, compose_variant, usable_estimator
@@ -42,12 +42,12 @@ def main(cfg: DictConfig) -> None:
         estimator, reason = usable[name]
         row = _row(name, options.reference, trainer.precision, samples=0)
         if reason is None:
-            draw = lambda i: _estimate(estimator, trainer.precision, problem, meta_params,  # noqa: E731
+            draw = lambda i: estimate_at(estimator, trainer.precision, problem, meta_params,  # noqa: E731
                                        torch.Generator(device).manual_seed(trainer.seed + 1 + i))
             row.update(samples=options.samples, **_measure(draw, exact, options.samples, device))
         rows.append(row)
     for kind in precisions:  # the exact meta-gradient at each precision: what it costs on this task
-        draw = lambda i: _estimate(reference, kind, problem, meta_params, generator)  # noqa: E731
+        draw = lambda i: estimate_at(reference, kind, problem, meta_params, generator)  # noqa: E731
         rows.append({**_row(options.reference, options.reference, kind, samples=1), **_measure(draw, exact, 1, device)})
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "gradcheck.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -63,12 +63,6 @@ def main(cfg: DictConfig) -> None:
 def _row(estimator: str, reference: str, kind, samples: int) -> dict:
     return {"estimator": estimator, "reference": reference, "precision": Precision(kind).name, "samples": samples,
             **dict.fromkeys(FIGURES)}
-
-
-def _estimate(estimator, kind, problem, meta_params, generator) -> dict:
-    """The estimator's meta-gradient at precision `kind`, as a meta-step of `metaopt train` takes it."""
-    with matmuls(kind):
-        return estimator.estimate(problem_at(problem, kind), meta_params, generator)[0]
 
 
 def _measure(draw, exact, samples: int, device: torch.device) -> dict:
