@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from . import distributed
+from . import compiled, distributed
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
@@ -29,6 +29,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
     trainer, world = cfg.trainer, distributed.current()
+    compiled.start(trainer.compile)
     device = pick_device(trainer.device, world)
     torch.manual_seed(trainer.seed)
     task = build_task(cfg, device)
@@ -117,7 +118,11 @@ def meta_step(task, estimator, meta_params, optimizer, generator, trainer, world
     meta-loss, the estimator's metrics and, when asked to measure (it costs time), this rank's
     peak memory. A non-finite meta-loss or meta-gradient raises NonFinite before θ changes."""
     problem = sample(task, generator, trainer.meta_batch)  # noted on the problem: how it was drawn
-    estimate = lambda: ranks.estimate(estimator, problem, meta_params, generator, world)  # noqa: E731
+
+    def estimate():
+        with compiled.compiling(trainer.compile):
+            return ranks.estimate(estimator, problem, meta_params, generator, world)
+
     peak = None
     if measure:
         (grads, metrics), peak = measure_peak(estimate, next(iter(meta_params.values())).device)

@@ -13,6 +13,14 @@ class DType(Enum):
     float64 = "float64"  # for gradient checks, and the HPO papers that run in double
 
 
+class Compile(Enum):
+    """How a meta-step's estimate runs (metaopt_cli/compiled.py)."""
+
+    none = "none"  # eagerly, op by op
+    compile = "compile"  # the inner steps through torch.compile (inductor)
+    cudagraph = "cudagraph"  # a whole meta-step captured as a CUDA graph: not available yet
+
+
 @dataclass
 class TrainerConfig:
     meta_steps: int = MISSING
@@ -26,6 +34,7 @@ class TrainerConfig:
     outer_optimizer: str = MISSING  # adam | sgd
     progress: bool = MISSING
     dtype: DType = MISSING
+    compile: Compile = MISSING
 
 
 @dataclass
