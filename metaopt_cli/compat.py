@@ -9,6 +9,8 @@ from omegaconf import DictConfig
 
 from . import distributed
 from .build import build, pick_device
+from .compiled import check_compile
+from .config.commands import Compile
 from .config.data import DATA_KINDS
 from .config.store import options, schema_of
 from .errors import UserError
@@ -115,7 +117,10 @@ def check_trainer(trainer: DictConfig) -> None:
     # a negative seed would silently alias a positive one.
     if not 0 <= trainer.seed < 2**63:
         raise UserError(f"trainer.seed must be between 0 and 2**63 - 1, got {trainer.seed}")
-    # A device this torch or machine cannot use fails before any run starts, and so a precision it lacks.
-    check_precision(trainer.precision, trainer.dtype, pick_device(trainer.device, distributed.current()))
+    # A device this torch or machine cannot use fails before any run starts, and so a precision or
+    # compile mode it lacks.
+    device = pick_device(trainer.device, distributed.current())
+    check_precision(trainer.precision, trainer.dtype, device)
+    check_compile(Compile(trainer.compile), device)
     if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
         raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from . import distributed
+from . import compiled, distributed
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .compat import OUTER_OPTIMIZERS, check_run_config
@@ -30,6 +30,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
     trainer, world = cfg.trainer, distributed.current()
+    compiled.start(trainer.compile)
     device = pick_device(trainer.device, world)
     torch.manual_seed(trainer.seed)
     task = task_at(build_task(cfg, device), trainer.precision)  # bf16: its problems' inner loops
@@ -120,7 +121,7 @@ def meta_step(task, estimator, meta_params, optimizer, generator, trainer, world
     problem = sample(task, generator, trainer.meta_batch)  # noted on the problem: how it was drawn
 
     def estimate():
-        with matmuls(trainer.precision):
+        with matmuls(trainer.precision), compiled.compiling(trainer.compile):
             return ranks.estimate(estimator, problem, meta_params, generator, world)
 
     peak = None

@@ -21,6 +21,14 @@ class Precision(Enum):
     bf16 = "bf16"  # the inner loop under bfloat16 autocast, the meta-gradient accumulated in float32
 
 
+class Compile(Enum):
+    """How a meta-step's estimate runs (metaopt_cli/compiled.py)."""
+
+    none = "none"  # eagerly, op by op
+    compile = "compile"  # the inner steps through torch.compile (inductor)
+    cudagraph = "cudagraph"  # a whole meta-step captured as a CUDA graph: not available yet
+
+
 @dataclass
 class TrainerConfig:
     meta_steps: int = MISSING
@@ -35,6 +43,7 @@ class TrainerConfig:
     progress: bool = MISSING
     dtype: DType = MISSING
     precision: Precision = MISSING
+    compile: Compile = MISSING
 
 
 @dataclass

@@ -1,12 +1,11 @@
 """Antithetic evolution strategies: finite differences of the loss along random directions,
 from unrolls that keep no graph — memory constant in K."""
 import torch
-from torch.func import vmap
 
 from .. import distributed
+from .particlewise import particle_losses
 from .perturbations import Particles, check_particles_and_sigma, gaussian
 from .problem import Problem, Tensors
-from .unroll import total_loss
 
 
 class ES:
@@ -26,7 +25,7 @@ class ES:
         particles = Particles(distributed.current(), count)
         with torch.no_grad():
             noise = gaussian(meta_params, count, self.sigma, generator)
-            own = vmap(lambda candidate: total_loss(problem, candidate))(particles.candidates(meta_params, noise))
+            own = particle_losses(problem, particles.candidates(meta_params, noise))
             losses = particles.all_losses(own)  # rank shaping needs every particle's loss
             fitness = centered_ranks(losses[: 2 * count]) if self.rank_shaping else losses[: 2 * count]
             differences = fitness[:count] - fitness[count:]

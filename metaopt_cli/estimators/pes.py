@@ -7,15 +7,14 @@ with memory that grows with neither K nor T. Online, θ is updated after every w
 the particles' runs go on.
 """
 import torch
-from torch.func import vmap
 
 from .. import distributed
 from ..distributed import Rows
+from .particlewise import Particlewise, unroll_particles
 from .perturbations import Particles, check_particles_and_sigma, gaussian
 from .problem import Problem, Tensors
 from .state import InnerRun, OnlineRuns, Resample, check_stagger
 from .truncation import check_truncation, check_truncation_fits, online_weight, windows
-from .unroll import unroll
 
 
 class PES:
@@ -82,10 +81,8 @@ class PES:
             candidates = particles.candidates(meta_params, noise)  # particles p+ and p− carry ±ξ_p
             if run.state is None:
                 # The first state may depend on θ (MAML's initialisation does): perturbed too.
-                run.state = vmap(run.problem.init)(candidates)
-            run.state, own = vmap(
-                lambda candidate, state: unroll(run.problem, candidate, state, run.step, stop)
-            )(candidates, run.state)
+                run.state = Particlewise(run.problem).init(candidates)
+            run.state, own = unroll_particles(run.problem, candidates, run.state, run.step, stop)
             run.step = stop
             run.perturbations = {name: value + particles.own(noise)[name] for name, value in run.perturbations.items()}
             losses = particles.all_losses(own)

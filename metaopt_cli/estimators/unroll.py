@@ -1,20 +1,22 @@
 """Running part of an inner loop, shared by every estimator that unrolls."""
 import torch
 
+from .. import compiled
 from .problem import Problem, Tensors
 
 
 def unroll(problem: Problem, meta_params: Tensors, state: Tensors, start: int, stop: int):
     """Steps start..stop-1; returns the state after them and the objective terms they score
-    (a problem with no inner loop, K = 0, scores its initial state: step 0)."""
+    (a problem with no inner loop, K = 0, scores its initial state: step 0). Steps and terms run
+    compiled where trainer.compile asks (compiled.py)."""
     like = next(iter(meta_params.values()))
     loss = torch.zeros((), device=like.device, dtype=like.dtype)
     if start == 0 and 0 in problem.objective_steps:
-        loss = loss + problem.meta_loss(meta_params, state) / len(problem.objective_steps)
+        loss = loss + compiled.meta_loss(problem, meta_params, state) / len(problem.objective_steps)
     for t in range(start, stop):
-        state = problem.step(meta_params, state, t)
+        state = compiled.step(problem, meta_params, state, t)
         if t + 1 in problem.objective_steps:
-            loss = loss + problem.meta_loss(meta_params, state) / len(problem.objective_steps)
+            loss = loss + compiled.meta_loss(problem, meta_params, state) / len(problem.objective_steps)
     return state, loss
 
 

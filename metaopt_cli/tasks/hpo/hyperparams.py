@@ -87,7 +87,10 @@ class Hyperparams:
         if self.schedule == "per_step":
             return hp["log_lr"][t].exp()
         if self.schedule == "inverse_decay":
-            return hp["log_lr"].exp() / (1 + t / self.decay_steps) ** hp["decay"]
+            # The base as a tensor, not a Python number: under trainer.compile=compile, pow's backward
+            # would read a number's value and compile the step again for every t.
+            base = torch.full((), 1 + t / self.decay_steps, dtype=hp["decay"].dtype, device=hp["decay"].device)
+            return hp["log_lr"].exp() / base ** hp["decay"]
         return hp["log_lr"].exp()
 
     def lr_schedule(self, hp: Tensors) -> torch.Tensor:
