@@ -53,6 +53,8 @@ from torch import nn
 from metaopt_cli.backbones.conv4 import Conv4
 from metaopt_cli.backbones.norm import NORM_KINDS
 from metaopt_cli.backbones.resnet12 import ResNet12
+from metaopt_cli import compiled
+from metaopt_cli.config.commands import Compile
 from metaopt_cli.config.tasks import Batching
 from metaopt_cli.data.episodes import Episodes
 from metaopt_cli.estimators.backprop import Backprop
@@ -93,7 +95,7 @@ def random_episodes(tasks: int, image_size: int, generator: torch.Generator, dev
 class MetaoptMAML:
     """This project's MAML meta-step: MAMLProblem + Backprop, as the trainer runs it."""
 
-    def __init__(self, net: nn.Module, episodes: Episodes, inner_steps: int, batching: str):
+    def __init__(self, net: nn.Module, episodes: Episodes, inner_steps: int, batching: str, compile: Compile):
         names = tuple(name for name, _ in net.named_parameters())
         self.problem = MAMLProblem(net, episodes, inner_steps, INNER_LR, names, first_order=False, proximal=0.0,
                                    batching=batching)
@@ -101,9 +103,12 @@ class MetaoptMAML:
         self.optimizer = torch.optim.Adam(self.meta_params.values(), lr=OUTER_LR)
         self.estimator = Backprop(checkpoint=False)
         self.generator = torch.Generator(episodes.support_x.device)
+        self.compile = compile
+        compiled.start(compile)
 
     def meta_gradient(self) -> dict[str, torch.Tensor]:
-        grads, _ = self.estimator.estimate(self.problem, self.meta_params, self.generator)
+        with compiled.compiling(self.compile):  # trainer.compile's inner steps
+            grads, _ = self.estimator.estimate(self.problem, self.meta_params, self.generator)
         return grads
 
     def meta_iteration(self) -> None:
@@ -182,7 +187,8 @@ def build_all(libraries, args, image_size: int, device, dtype, seed: int) -> dic
     net = make_backbone(args.backbone, image_size, args.norm).to(device=device, dtype=dtype)
     episodes = random_episodes(args.meta_batch, image_size, torch.Generator().manual_seed(seed), device, dtype)
     batching = resolved_batching(Batching(args.batching), device)
-    implementations = {**IMPLEMENTATIONS, "metaopt": functools.partial(MetaoptMAML, batching=batching)}
+    implementations = {**IMPLEMENTATIONS,
+                       "metaopt": functools.partial(MetaoptMAML, batching=batching, compile=Compile(args.compile))}
     return {lib: implementations[lib](copy.deepcopy(net), episodes, args.inner_steps) for lib in libraries}
 
 
@@ -264,6 +270,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batching", choices=[b.value for b in Batching], default="auto",
                         help="metaopt's task.batching: auto (vmap on CUDA, the loop on a CPU), the meta-batch "
                              "under vmap, or task by task")
+    parser.add_argument("--compile", choices=("none", "compile"), default="none",
+                        help="metaopt's trainer.compile: its inner steps through torch.compile (the peers run eagerly)")
     parser.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
                         help="every library's arithmetic: float32, TF32 tensor cores (CUDA), or bfloat16 autocast")
     args = parser.parse_args(argv)
@@ -317,7 +325,7 @@ def main(argv=None) -> None:
         **{f"speedup_vs_{lib}": ms[lib] / ms["metaopt"] if lib in ms else None for lib in PEERS},
         "device": args.device, "backbone": args.backbone, "norm": args.norm,
         "batching": resolved_batching(Batching(args.batching), device),
-        "precision": args.precision, "precision_rel_diff": cost,
+        "precision": args.precision, "precision_rel_diff": cost, "compile": args.compile,
         "image_size": args.image_size,
         "meta_batch": args.meta_batch, "inner_steps": args.inner_steps, "iterations": args.iterations,
         **{f"{lib}_peak_bytes": peaks.get(lib) for lib in IMPLEMENTATIONS},
