@@ -30,7 +30,8 @@ metaopt's time at 84x84; MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD
 in the environment shows how much. With `--batching loop` metaopt goes task by task as the peers
 do: backprop then holds one task's graph at a time and batch norm runs torch's fused kernel
 (exact outside vmap), and its time and peak memory match theirs. The default, `auto`, is
-metaopt's own (task.batching=auto): vmap on CUDA, the loop on a CPU.
+metaopt's own (task.batching=auto): vmap on CUDA, the loop on a CPU for these convolutional
+backbones.
 
     python scripts/bench_maml.py --device cpu --image-size 84 --iterations 5
     python scripts/bench_maml.py --device cuda --backbone resnet12 --precision bf16
@@ -186,9 +187,8 @@ def build_all(libraries, args, image_size: int, device, dtype, seed: int) -> dic
     torch.manual_seed(seed)
     net = make_backbone(args.backbone, image_size, args.norm).to(device=device, dtype=dtype)
     episodes = random_episodes(args.meta_batch, image_size, torch.Generator().manual_seed(seed), device, dtype)
-    batching = resolved_batching(Batching(args.batching), device)
     implementations = {**IMPLEMENTATIONS,
-                       "metaopt": functools.partial(MetaoptMAML, batching=batching, compile=Compile(args.compile))}
+                       "metaopt": functools.partial(MetaoptMAML, batching=args.batching, compile=Compile(args.compile))}
     return {lib: implementations[lib](copy.deepcopy(net), episodes, args.inner_steps) for lib in libraries}
 
 
@@ -268,7 +268,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--meta-batch", type=int, default=4, help="tasks per meta-iteration")
     parser.add_argument("--inner-steps", type=int, default=5)
     parser.add_argument("--batching", choices=[b.value for b in Batching], default="auto",
-                        help="metaopt's task.batching: auto (vmap on CUDA, the loop on a CPU), the meta-batch "
+                        help="metaopt's task.batching: auto (vmap on CUDA, the loop for conv backbones on a CPU), the meta-batch "
                              "under vmap, or task by task")
     parser.add_argument("--compile", choices=("none", "compile"), default="none",
                         help="metaopt's trainer.compile: its inner steps through torch.compile (the peers run eagerly)")
@@ -303,6 +303,9 @@ def print_table(times: dict[str, list[float]], peaks: dict[str, int]) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
+    # auto, as task.batching=auto resolves it for this backbone on this device.
+    args.batching = resolved_batching(Batching(args.batching), device,
+                                      make_backbone(args.backbone, args.image_size, args.norm))
     libraries = [lib for lib in IMPLEMENTATIONS if installed(lib)]
     for lib in IMPLEMENTATIONS:
         if lib not in libraries:
@@ -324,7 +327,7 @@ def main(argv=None) -> None:
         **{f"{lib}_ms": ms.get(lib) for lib in IMPLEMENTATIONS},
         **{f"speedup_vs_{lib}": ms[lib] / ms["metaopt"] if lib in ms else None for lib in PEERS},
         "device": args.device, "backbone": args.backbone, "norm": args.norm,
-        "batching": resolved_batching(Batching(args.batching), device),
+        "batching": args.batching,
         "precision": args.precision, "precision_rel_diff": cost, "compile": args.compile,
         "image_size": args.image_size,
         "meta_batch": args.meta_batch, "inner_steps": args.inner_steps, "iterations": args.iterations,

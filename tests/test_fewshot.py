@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from metaopt_cli.backbones.conv4 import Conv4
 from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.build import build, first_problem
 from metaopt_cli.data.digits import load
@@ -78,13 +79,16 @@ def test_tbptt_over_the_whole_horizon_is_maml(maml_float64):
         torch.testing.assert_close(truncated[name], exact[name], rtol=1e-10, atol=1e-12)
 
 
-def test_auto_batching_is_the_loop_on_a_cpu_and_vmap_on_cuda(compose_config):
+def test_auto_batching_is_the_loop_for_conv_backbones_on_a_cpu_and_vmap_on_cuda(compose_config):
     cfg = compose_config("train", ["task=maml", "trainer.device=cpu"])
     assert cfg.task.batching.value == "auto"  # the default
     task, _, problem, _ = first_problem(cfg, torch.device("cpu"))
-    assert task.batching == problem.batching == "loop"
-    assert resolved_batching(Batching.auto, torch.device("cuda")) == "vmap"
-    assert resolved_batching(Batching.vmap, torch.device("cpu")) == "vmap"
+    assert task.batching == problem.batching == "vmap"  # an MLP: the loop's per-task overhead dominates
+    conv, mlp = Conv4(in_shape=(3, 84, 84), num_outputs=5, width=4), MLP((1, 8, 8), 5, [16])
+    assert resolved_batching(Batching.auto, torch.device("cpu"), conv) == "loop"
+    assert resolved_batching(Batching.auto, torch.device("cuda"), conv) == "vmap"
+    assert resolved_batching(Batching.auto, torch.device("cuda"), mlp) == "vmap"
+    assert resolved_batching(Batching.vmap, torch.device("cpu"), conv) == "vmap"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

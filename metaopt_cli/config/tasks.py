@@ -9,7 +9,7 @@ from omegaconf import MISSING
 class Batching(Enum):
     """How a MAML meta-batch's tasks run."""
 
-    auto = "auto"  # vmap on CUDA, loop on a CPU: the faster of the two on each, as measured
+    auto = "auto"  # vmap on CUDA; on a CPU, loop for a convolutional backbone, vmap for an MLP: as measured
     vmap = "vmap"  # the tasks as one batch (GPUs)
     loop = "loop"  # one task after another, as the peers' loops do (CPUs)
 

@@ -48,10 +48,10 @@ class MAML:
                 f"got {horizon}, {test_horizon}, {inner_lr}, {proximal}"
             )
         check_test_episodes(test_episodes)
-        self.batching = resolved_batching(Batching(batching), device)
         self.source = EpisodeSource.of(data, ways, shots, queries, split_seed)
         self.make_net = lambda: make_backbone(in_shape=self.source.in_shape, num_outputs=self.source.num_outputs)
         self.net, self.device = self.make_net().to(device), device
+        self.batching = resolved_batching(Batching(batching), device, self.net)
         names = [name for name, _ in self.net.named_parameters()]
         self.adapted = tuple(head_parameter_names(self.net) if anil else names)
         self.horizon, self.test_horizon, self.test_episodes = horizon, test_horizon, test_episodes
@@ -87,13 +87,18 @@ class MAML:
                            self.batching)
 
 
-def resolved_batching(batching: Batching, device: torch.device) -> str:
-    """auto: vmap on CUDA, where one batched kernel beats a loop of small ones; the loop on a
-    CPU, where vmap's meta-batch-times larger tensors cost more than they save (on 84×84
-    images the loop ran at 1.01× `higher`'s speed, vmap at 0.47×: scripts/bench_maml.py)."""
-    if batching is Batching.auto:
-        return "vmap" if device.type == "cuda" else "loop"
-    return batching.value
+def resolved_batching(batching: Batching, device: torch.device, net: nn.Module) -> str:
+    """auto: vmap on CUDA, where one batched kernel beats a loop of small ones. On a CPU, the loop
+    for a convolutional backbone, whose meta-batch-times larger activations under vmap cost more
+    than they save (Conv-4 on 84×84 images: the loop at 1.00× `higher`'s speed, vmap at 0.47×;
+    scripts/bench_maml.py), and vmap for an MLP, where the loop's per-task overhead dominates
+    (300 meta-steps of the sinusoid experiment: vmap 6.3 s, the loop 18.6 s)."""
+    if batching is not Batching.auto:
+        return batching.value
+    if device.type == "cuda":
+        return "vmap"
+    convolves = any(isinstance(module, nn.Conv2d) for module in net.modules())
+    return "loop" if convolves else "vmap"
 
 
 def head_parameter_names(net: nn.Module) -> list[str]:
