@@ -24,12 +24,12 @@ class ES:
         count = self.particles
         particles = Particles(distributed.current(), count)
         with torch.no_grad():
-            noise = gaussian(meta_params, count, self.sigma, generator)
-            own = particle_losses(problem, particles.candidates(meta_params, noise))
+            own_noise = particles.own(gaussian(meta_params, count, self.sigma, generator))
+            own = particle_losses(problem, particles.candidates(meta_params, own_noise))
             losses = particles.all_losses(own)  # rank shaping needs every particle's loss
             fitness = centered_ranks(losses[: 2 * count]) if self.rank_shaping else losses[: 2 * count]
             differences = fitness[:count] - fitness[count:]
-            grads = particles.estimate(differences, particles.own(noise), 1.0 / (2 * count * self.sigma**2))
+            grads = particles.estimate(differences, own_noise, 1.0 / (2 * count * self.sigma**2))
         return grads, {"meta_loss": losses[-1], "perturbed_loss_std": losses[: 2 * count].std()}
 
 

@@ -1,6 +1,7 @@
 """Gaussian perturbations of θ and the particles that carry them, shared by ES and PES, with
 their value checks."""
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -40,16 +41,17 @@ class Particles:
     world: World
     count: int  # P, over all ranks
 
-    @property
+    @cached_property
     def mine(self) -> range:
         return self.world.block(self.count, PARTICLES)
 
     def own(self, noise: Tensors) -> Tensors:
+        """This rank's pairs' perturbations, from the whole draw `noise`."""
         return {name: value[self.mine.start:self.mine.stop] for name, value in noise.items()}
 
-    def candidates(self, meta_params: Tensors, noise: Tensors) -> Tensors:
-        """This rank's θ + ε_p, then θ − ε_p, then θ on rank 0, from the whole draw `noise`."""
-        return antithetic(meta_params, self.own(noise), centre=self.world.main)
+    def candidates(self, meta_params: Tensors, own_noise: Tensors) -> Tensors:
+        """This rank's θ + ε_p, then θ − ε_p, then θ on rank 0, from its perturbations `own_noise`."""
+        return antithetic(meta_params, own_noise, centre=self.world.main)
 
     @property
     def candidate_rows(self) -> Rows:

@@ -77,14 +77,14 @@ class PES:
         the unperturbed run."""
         count, particles = self.particles, self._particles()
         with torch.no_grad():
-            noise = gaussian(meta_params, count, self.sigma, generator)
-            candidates = particles.candidates(meta_params, noise)  # particles p+ and p− carry ±ξ_p
+            own_noise = particles.own(gaussian(meta_params, count, self.sigma, generator))
+            candidates = particles.candidates(meta_params, own_noise)  # particles p+ and p− carry ±ξ_p
             if run.state is None:
                 # The first state may depend on θ (MAML's initialisation does): perturbed too.
                 run.state = Particlewise(run.problem).init(candidates)
             run.state, own = unroll_particles(run.problem, candidates, run.state, run.step, stop)
             run.step = stop
-            run.perturbations = {name: value + particles.own(noise)[name] for name, value in run.perturbations.items()}
+            run.perturbations = {name: value + own_noise[name] for name, value in run.perturbations.items()}
             losses = particles.all_losses(own)
             # PES: this window's losses times the perturbations accumulated so far.
             grads = particles.estimate(losses[:count] - losses[count:-1], run.perturbations,
