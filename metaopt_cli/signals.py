@@ -14,10 +14,6 @@ class StopRequest:
     def __call__(self, signum, frame) -> None:
         self.signal = signum
 
-    @property
-    def requested(self) -> bool:
-        return self.signal is not None
-
     def hand_over(self, signum: int) -> None:
         """Once the checkpoint is saved, the signal goes on to a handler that was there before
         the run's, if another program put one there: submitit's requeues a preempted SLURM job,
