@@ -9,6 +9,7 @@ import statistics
 import pytest
 import yaml
 
+from metaopt_cli.comparison.interval import Estimate, shown
 from metaopt_cli.run_config import resume_command
 
 from conftest import TINY, assert_user_error, run_in_process
@@ -144,3 +145,12 @@ def test_shell_completion_leaves_folder_names_to_the_shell(tmp_path):
     """Hydra's bash completion is installed with `-o default`: no words from us, and bash offers file names."""
     result = run_in_process(["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "metaopt compare out"})
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("value, text", [
+    (Estimate(0.58899, 0.0981, 3), "0.589 ± 0.098"),  # to the interval's second significant digit
+    (Estimate(1234.7, 52.3, 3), "1235 ± 52"),
+    (Estimate(0.123456, None, 1), "0.1235"),  # one seed: no interval
+])
+def test_figures_as_precise_as_their_interval(value, text):
+    assert shown(value) == text

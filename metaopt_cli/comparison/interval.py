@@ -4,7 +4,7 @@ import dataclasses
 import math
 import statistics
 
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile; scipy.stats would take a second to import
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +21,7 @@ def estimate(values: list[float]) -> Estimate | None:
     if len(values) < 2:
         return Estimate(mean, None, 1)
     standard_error = statistics.stdev(values) / math.sqrt(len(values))
-    return Estimate(mean, float(stats.t.ppf(0.975, len(values) - 1)) * standard_error, len(values))
+    return Estimate(mean, float(stdtrit(len(values) - 1, 0.975)) * standard_error, len(values))
 
 
 def shown(value: Estimate) -> str:
