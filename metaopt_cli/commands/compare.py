@@ -41,14 +41,14 @@ def _compare(folders: list[str], metrics: list[str] | None, out: str | None) -> 
     _replace(out_dir / "compare.csv", lambda path: path.write_text(csv_table(groups, metrics)))
     _replace(out_dir / "compare.md", lambda path: path.write_text(markdown_table(groups, metrics)))
     _replace(out_dir / "compare.png", lambda path: save_meta_loss_picture(groups, path))
-    print(f"\nwrote compare.csv, compare.md, compare.png in {out_dir}")
+    print(f"\nwrote compare.csv, compare.md, compare.png in {_shown(out_dir)}")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metaopt compare",
         description="The runs under the folders given (a sweep's, or single runs), grouped over trainer.seed: "
-                    "each metric of their summary.json as mean ± 95%% CI over seeds, and each group's meta-loss "
+                    "each metric of their summary.json as mean ± 95% CI over seeds, and each group's meta-loss "
                     "curve. Writes compare.csv, compare.md and compare.png. Works on a sweep still running.")
     parser.add_argument("folders", nargs="+", metavar="FOLDER", help="a sweep's folder, or run folders")
     parser.add_argument("--metrics", type=_names, metavar="A,B",
@@ -69,6 +69,13 @@ def _names(text: str) -> list[str]:
 def _beside(folders: list[str]) -> Path:
     """Beside the runs, never the current directory unless they are there."""
     return Path(os.path.commonpath([Path(folder).expanduser().resolve() for folder in folders]))
+
+
+def _shown(folder: Path) -> str:
+    """Relative to the current directory where it lies below it, as a sweep's outputs/ usually does."""
+    folder = folder.resolve()
+    return str(folder.relative_to(Path.cwd())) if folder.is_relative_to(Path.cwd()) and folder != Path.cwd() \
+        else str(folder)
 
 
 def _replace(path: Path, write) -> None:
