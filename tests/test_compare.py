@@ -77,6 +77,17 @@ def test_chosen_metrics_and_runs_of_one_seed(sweep, tmp_path):
     assert [(row["steps_mean"], row["steps_ci95"], row["steps_n"]) for row in rows] == [("4.0", "", "1")] * 2
 
 
+def test_the_objective_a_summary_names_comes_first(sweep, tmp_path):
+    for job in ("0", "3"):
+        shutil.copytree(sweep / job, tmp_path / "sweep" / job)
+        path = tmp_path / "sweep" / job / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "objective": "random_real_lr"}))
+    result = run_in_process(["compare", str(tmp_path / "sweep")], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    header = next(line for line in result.stdout.splitlines() if line.startswith("group"))
+    assert header.split() == ["group", "n", "random_real_lr", "distilled_test_acc", "random_real_test_acc"]
+
+
 def test_a_sweep_in_progress(sweep, tmp_path):
     """A run that is still going (its lock held) and one that stopped: no summary, their curves as far as logged."""
     copy = tmp_path / "sweep"

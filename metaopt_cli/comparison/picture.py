@@ -21,7 +21,8 @@ def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
         drawn = True
         steps = [step for step, _ in curve]
         means = [value.mean for _, value in curve]
-        line, = ax.plot(steps, means, label=f"{label(group, keys)} (n={sum(bool(run.meta_loss) for run in group.runs)})")
+        runs = sum(bool(run.meta_loss) for run in group.runs)
+        line, = ax.plot(steps, means, label=f"{label(group, keys)} (n={runs})")
         # Where a single run got that far there is no interval: the band stops there.
         half = [value.ci95 if value.ci95 is not None else float("nan") for _, value in curve]
         ax.fill_between(steps, [m - h for m, h in zip(means, half)], [m + h for m, h in zip(means, half)],

@@ -42,10 +42,10 @@ def find_runs(folders: list[str]) -> list[Run]:
             raise UserError(f"{folder} holds no `metaopt train` run (a folder with .hydra/ from train): "
                             "pass a sweep's folder (outputs/multirun/<date>/<time>) or run folders")
         paths.update(dict.fromkeys(found))
-    return [read_run(path) for path in sorted(paths, key=_natural)]
+    return [_read_run(path) for path in sorted(paths, key=_natural)]
 
 
-def read_run(path: Path) -> Run:
+def _read_run(path: Path) -> Run:
     running = _locked(path)
     return Run(path, _settings(path), _summary(path, running), _meta_loss(path), running)
 

@@ -36,7 +36,8 @@ def csv_table(groups: list[Group], metrics: list[str]) -> str:
     keys = distinguishing(groups)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["group", "n", *UNFINISHED, *(f"{metric}_{part}" for metric in metrics for part in ("mean", "ci95", "n"))])
+    parts = ("mean", "ci95", "n")
+    writer.writerow(["group", "n", *UNFINISHED, *(f"{metric}_{part}" for metric in metrics for part in parts)])
     for group in groups:
         figures = []
         for metric in metrics:
