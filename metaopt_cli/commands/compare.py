@@ -85,5 +85,5 @@ def _replace(path: Path, write) -> None:
         write(tmp)
         os.replace(tmp, path)
     except OSError as error:
-        raise UserError(f"cannot write {path} ({error.strerror}): "
-                        "pass --out <a writable folder>") from None
+        tmp.unlink(missing_ok=True)  # half a file (a full disk) is no use to anyone
+        raise UserError(f"cannot write {path} ({error.strerror}): pass --out <a writable folder>") from None
