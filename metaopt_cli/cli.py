@@ -15,6 +15,7 @@ COMMANDS = {
     "gradcheck": "compare estimators' meta-gradients with the exact one (gradcheck.estimators=[…])",
     "bench": "seconds and peak memory per estimate, per estimator, as the horizon grows",
     "list": "config groups, their options and the task × estimator matrix",
+    "compare": "a sweep's runs as one table, mean ± 95% CI over seeds (compare <sweep or run dirs…>; --help)",
 }
 
 USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--cfg job] [--help]"
@@ -57,6 +58,9 @@ def _main(args: list[str]) -> None:
     command, args = args[0], args[1:]
     if command not in COMMANDS:
         fail(f"unknown command '{command}': choose one of {', '.join(COMMANDS)}")
+    if command == "compare":  # reads folders, composes no config: not a Hydra app (commands/compare.py)
+        importlib.import_module("metaopt_cli.commands.compare").main(args)
+        return
     register_configs()
     parser = get_args_parser()
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2
