@@ -122,7 +122,8 @@ def test_a_stopped_run_logs_its_checkpoint_and_eval_runs_from_the_artifacts_file
     shutil.rmtree(tmp_path / "run")  # nothing of the run directory itself is needed
     evaluated = run_in_process(["eval", f"run={downloaded}"], tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert read_json(downloaded / "eval" / "eval.json")["steps"] == 2
+    [report] = tmp_path.glob("**/eval.json")
+    assert read_json(report)["steps"] == 2
 
 
 def test_learned_scalars_of_theta_are_in_the_summary_under_their_own_names():
