@@ -16,6 +16,7 @@ from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.data.digits import load
 from metaopt_cli.tasks.distill.task import Distill
 from metaopt_cli.tracking.namespaces import Results
+from metaopt_cli.tracking.wandb_tracker import WandbTracker
 
 from conftest import TINY, read_json, run_in_process
 from wandb_records import read_records
@@ -153,3 +154,20 @@ def test_bench_and_gradcheck_log_their_rows_as_a_table_with_charts(tmp_path, wan
     [table] = (run / "files" / "media").glob(f"table/curves/{command}/table_*.table.json")
     assert len(json.loads(table.read_text())["data"]) == len(read_json(tmp_path / "run" / f"{command}.json"))
     assert bool(list(run.glob("files/media/images/pictures/*.png"))) == (command == "bench")
+
+
+def test_a_checkpoint_w_and_b_cannot_log_costs_a_warning_not_the_stop(tmp_path, monkeypatch, caplog):
+    """A stopping run must still hand its signal on (to submitit's requeue) when W&B fails."""
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    tracker = WandbTracker("disabled", "metaopt", None, init_timeout=30)
+    tracker.start({}, tmp_path, "run", "group", None)
+    monkeypatch.setattr(wandb.Artifact, "add_file", full_disk)
+    try:
+        tracker.log_checkpoint(tmp_path, 3, {"task": "distill", "estimator": "tbptt", "backbone": "mlp", "data": "digits"})
+    finally:
+        tracker.finish(failed=False)
+    [warning] = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert "meta-step 3" in warning and "No space left" in warning and str(tmp_path) in warning

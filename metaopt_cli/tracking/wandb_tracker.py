@@ -113,10 +113,16 @@ class WandbTracker:
 
         artifact = wandb.Artifact(f"model-{self.run.id}", type="model",
                                   metadata={**{group: choices[group] for group in MODEL_METADATA}, "step": step})
-        for name in ARTIFACT_FILES:
-            if (run_dir / name).is_file():
-                artifact.add_file(str(run_dir / name), name=name)
-        self.run.log_artifact(artifact, aliases=["latest", f"step-{step}"])
+        try:
+            for name in ARTIFACT_FILES:
+                if (run_dir / name).is_file():
+                    artifact.add_file(str(run_dir / name), name=name)
+            self.run.log_artifact(artifact, aliases=["latest", f"step-{step}"])
+        except (wandb.errors.Error, OSError) as error:
+            # The checkpoint is safe on disk; a stopping run must still hand its signal on (a
+            # scheduler's SIGTERM may have reached W&B's service process too).
+            log.warning(f"W&B could not log the checkpoint of meta-step {step} as an artifact ({error}); "
+                        f"it is in {run_dir}")
 
     def summary(self, values: dict) -> None:
         self.run.summary.update(values)
