@@ -105,7 +105,9 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
             return None
         tested = task.evaluate(meta_params, eval_generator(trainer.seed, device))
         # The summary shows the score used for model selection beside the test's.
-        validated = task.validate(meta_params, eval_generator(trainer.seed, device)) if hasattr(task, "validate") else {}
+        validated = {}
+        if hasattr(task, "validate"):
+            validated = task.validate(meta_params, eval_generator(trainer.seed, device))
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
         results = Results(tested, validated, _logged_values(task, meta_params))

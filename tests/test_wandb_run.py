@@ -50,7 +50,8 @@ def logged(run: Path) -> dict[str, list]:
     [path] = run.glob("run-*.wandb")
     records = {}
     for record in read_records(path):
-        records.setdefault(record.WhichOneof("record_type"), []).append(getattr(record, record.WhichOneof("record_type")))
+        kind = record.WhichOneof("record_type")
+        records.setdefault(kind, []).append(getattr(record, kind))
     return records
 
 
@@ -166,7 +167,7 @@ def test_a_checkpoint_w_and_b_cannot_log_costs_a_warning_not_the_stop(tmp_path, 
     tracker.start({}, tmp_path, "run", "group", None)
     monkeypatch.setattr(wandb.Artifact, "add_file", full_disk)
     try:
-        tracker.log_checkpoint(tmp_path, 3, {"task": "distill", "estimator": "tbptt", "backbone": "mlp", "data": "digits"})
+        tracker.log_checkpoint(tmp_path, 3, dict(task="distill", estimator="tbptt", backbone="mlp", data="digits"))
     finally:
         tracker.finish(failed=False)
     [warning] = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
