@@ -29,12 +29,22 @@ def check_train_config(cfg: DictConfig) -> None:
     build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
 
 
+def check_gradcheck(cfg: DictConfig) -> None:
+    check_gradcheck_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)  # as train's: its results go to W&B too
+
+
+def check_bench(cfg: DictConfig) -> None:
+    check_bench_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)
+
+
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
     "train": check_train_config,
-    "gradcheck": lambda cfg: check_gradcheck_config(cfg, cfg.hydra.runtime.choices),
-    "bench": lambda cfg: check_bench_config(cfg, cfg.hydra.runtime.choices),
+    "gradcheck": check_gradcheck,
+    "bench": check_bench,
 }
 
 

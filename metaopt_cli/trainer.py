@@ -23,6 +23,7 @@ from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
+from .tracking.namespaces import Results
 from .tracking.null_tracker import NullTracker
 
 
@@ -75,37 +76,43 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 wall += time.perf_counter() - started
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
-                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
-                          **_logged_values(task, meta_params)}
+                learned = _logged_values(task, meta_params)
+                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall, **learned}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
+                validated = {}
                 if evaluating and world.main:  # model selection: on validation data where the task has it
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
-                    record.update(validate(meta_params, eval_generator(trainer.seed, device)))
+                    validated = validate(meta_params, eval_generator(trainer.seed, device))
+                    record.update(validated)
                 if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
-                    tracker.log(done, record)
+                    tracker.log(done, record, learned, validated)
                 stopping = world.max(stop.signal or 0)  # a signal to any rank stops all after this step
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
                     save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
                 if stopping:
-                    _stop(stop, stopping, done, run_dir)
+                    _stop(stop, stopping, done, run_dir, tracker, choices)
                 previous = current
             step = trainer.meta_steps
         # A signal after the last step's checkpoint: stop before the final evaluation.
         if stopping := world.max(stop.signal or 0):
-            _stop(stop, stopping, step, run_dir)
+            _stop(stop, stopping, step, run_dir, tracker, choices)
         bar.close()
         if not world.main:
             failed = False
             return None
-        results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
-        if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
-            results = {**task.validate(meta_params, eval_generator(trainer.seed, device)), **results}
+        tested = task.evaluate(meta_params, eval_generator(trainer.seed, device))
+        # The summary shows the score used for model selection beside the test's.
+        validated = {}
+        if hasattr(task, "validate"):
+            validated = task.validate(meta_params, eval_generator(trainer.seed, device))
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
+        results = Results(tested, validated, _logged_values(task, meta_params))
         summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size)
+        tracker.log_checkpoint(run_dir, step, choices)
         failed = False
         return summary
     finally:
@@ -202,8 +209,10 @@ def _plain(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path) -> NoReturn:
-    """After the checkpoint of `step`: say how to continue, and hand the signal on."""
+def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path, tracker, choices: dict) -> NoReturn:
+    """After the checkpoint of `step`: keep it on the dashboard too, say how to continue, and hand
+    the signal on."""
+    tracker.log_checkpoint(run_dir, step, choices)
     print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
           f"continue with `{resume_command(run_dir)}`", flush=True)
     stop.hand_over(signum)

@@ -14,6 +14,8 @@ from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..precision import estimate_at
 from ..table import format_table, mebibytes
+from ..tracking.command_run import command_run
+from ..tracking.curves import bench_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
 
 
@@ -47,3 +49,6 @@ def main(cfg: DictConfig) -> None:
              for row in rows]
     print(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
     print(f"run dir  {out_dir}")
+    with command_run(cfg, "bench") as tracker:
+        tracker.log_curves(None, bench_curves(rows))
+        tracker.log_pictures(None, [out_dir / "bench.png"])

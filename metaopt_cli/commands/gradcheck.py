@@ -16,6 +16,8 @@ from ..memory import measure_peak
 from ..precision import estimate_at, matmuls
 from ..table import format_table, mebibytes
 from ..timing import timed
+from ..tracking.command_run import command_run
+from ..tracking.curves import gradcheck_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
 
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
@@ -58,6 +60,8 @@ def main(cfg: DictConfig) -> None:
         print(f"── {options.reference}'s meta-gradient at each precision, against fp32's ──")
         print(_precision_table(rows[len(names):]))
     print(f"run dir  {out_dir}")
+    with command_run(cfg, "gradcheck") as tracker:
+        tracker.log_curves(None, gradcheck_curves(rows))
 
 
 def _row(estimator: str, reference: str, kind, samples: int) -> dict:

@@ -75,6 +75,10 @@ class Distill:
         init_params = sample_inits(self.make_net, count, generator, device)
         return DistillProblem(self.net, self.synthetic, init_params, train.x[batch], train.y[batch], self.horizon)
 
+    def log_values(self, meta_params: Tensors) -> dict[str, float]:
+        """The learned inner learning rate, as the lr itself (θ holds its log)."""
+        return {"inner_lr": meta_params["log_lr"].exp().item()} if self.synthetic.learn_lr else {}
+
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         return {
             **evaluate_distilled(self, meta_params, generator),
