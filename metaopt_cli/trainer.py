@@ -11,13 +11,14 @@ from tqdm import tqdm
 from . import compiled, distributed
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from .compat import OUTER_OPTIMIZERS, check_run_config
+from .compat import check_run_config
 from .distributed import World, gathered
 from .errors import UserError
 from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
 from .memory import measure_peak
+from .outer import build_outer, outer_lr, restore_schedule
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
@@ -41,16 +42,14 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
     if hasattr(estimator, "check_meta_params"):  # a limit on θ's size, checked before any work
         estimator.check_meta_params(meta_params)
-    configured = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+    configured, scheduler = build_outer(trainer, meta_params.values())
     optimizer = _outer_optimizer(task, meta_params, configured)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
         checkpoint = load_checkpoint(run_dir)
         _check_same_run(checkpoint, choices, meta_params, run_dir)
         step, wall, run_id = _restore(checkpoint, meta_params, optimizer, generator, estimator, Resample(task, device))
-        # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
-        for group in configured.param_groups:
-            group["lr"] = trainer.outer_lr
+        restore_schedule(configured, scheduler, checkpoint.get("scheduler"), trainer.outer_scheduler)
     world.broadcast(meta_params)  # identical already (same seed, same checkpoint): made certain, once
     tracker = build(cfg.logger) if world.main else NullTracker()
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step) if world.main else None
@@ -63,20 +62,22 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                        desc="meta-train", disable=not (trainer.progress and world.main))
             previous = None  # the run before the last outer step: where a divergence rolls back to
             for step in bar:
-                current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker))
-                started = time.perf_counter()
+                current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, scheduler, generator,
+                                               estimator, tracker))
+                started, lr = time.perf_counter(), outer_lr(configured)  # the lr of this step's outer step
                 try:
                     meta_loss, metrics, step_peak = meta_step(task, estimator, meta_params, optimizer, generator,
                                                                trainer, world, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
                     raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
                                    run_dir, save) from None
+                scheduler.step()
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
-                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
-                          **_logged_values(task, meta_params)}
+                record = {"step": done, "meta_loss": meta_loss, "outer_lr": lr, **_floats(metrics),
+                          "wall_seconds": wall, **_logged_values(task, meta_params)}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
                 if evaluating and world.main:  # model selection: on validation data where the task has it
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
@@ -88,7 +89,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
-                    save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
+                    save(_checkpoint(choices, done, wall, meta_params, optimizer, scheduler, generator, estimator, tracker))
                 if stopping:
                     _stop(stop, stopping, done, run_dir)
                 previous = current
@@ -161,7 +162,7 @@ def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,
     return checkpoint["step"], checkpoint["wall_seconds"], checkpoint["wandb_id"]
 
 
-def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker) -> dict:
+def _checkpoint(choices, step, wall, meta_params, optimizer, scheduler, generator, estimator, tracker) -> dict:
     return {
         "estimator": estimator.state_dict() if hasattr(estimator, "state_dict") else None,
         "task": choices["task"],
@@ -169,6 +170,7 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
         "wall_seconds": wall,
         "meta_params": {name: value.detach() for name, value in meta_params.items()},
         "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),  # plain numbers, for torch's schedules
         "generator": generator.get_state(),
         "wandb_id": tracker.run_id,
     }
