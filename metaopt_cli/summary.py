@@ -1,5 +1,6 @@
 """summary.json and the one-screen summary printed at the end of a run."""
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from omegaconf import DictConfig
 
 from .write_faults import writing
 
+log = logging.getLogger(__name__)
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
@@ -29,7 +31,7 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
     with writing(path):
         path.write_text(strict_json(summary))
     tracker.summary(summary)
-    print(format_summary(summary, run_dir))
+    log.info(format_summary(summary, run_dir))
     return summary
 
 

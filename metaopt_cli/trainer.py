@@ -1,4 +1,5 @@
 """The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
+import logging
 import math
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from .errors import UserError
 from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
+from .job_log import FILE_ONLY
 from .memory import measure_peak
 from .outer import build_outer, outer_lr, restore_schedule
 from .precision import matmuls, task_at
@@ -25,6 +27,9 @@ from .signals import StopRequest, stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
 from .tracking.null_tracker import NullTracker
+
+log = logging.getLogger(__name__)
+STEP_LINES = 20  # meta-loss lines per run in train.log, which has no progress bar
 
 
 def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
@@ -57,6 +62,10 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     failed, peak = True, None
     try:
         tracker.start(_plain(cfg), run_dir, run_name, default_group, run_id)
+        log.info(f"{'resuming at meta-step ' + str(step) if step else 'meta-training'}: {choices['task']} × "
+                 f"{choices['estimator']} ({choices['backbone']}, {choices['data']}), {trainer.meta_steps} meta-steps, "
+                 f"run dir {run_dir}")
+        every, losses = max(1, trainer.meta_steps // STEP_LINES), []
         with stop_on_signals() as stop:
             bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
                        desc="meta-train", disable=not (trainer.progress and world.main))
@@ -81,7 +90,14 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
                 if evaluating and world.main:  # model selection: on validation data where the task has it
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
-                    record.update(validate(meta_params, eval_generator(trainer.seed, device)))
+                    scores = validate(meta_params, eval_generator(trainer.seed, device))
+                    record.update(scores)
+                    log.info(f"meta-step {done}: " + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()))
+                losses.append(meta_loss)
+                if done % every == 0 or done == trainer.meta_steps:
+                    log.info(f"meta-step {done}/{trainer.meta_steps}: meta-loss {sum(losses) / len(losses):.4f} "
+                             f"(mean of {len(losses)}), outer lr {lr:.4g}", extra=FILE_ONLY)
+                    losses.clear()
                 if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
                     tracker.log(done, record)
@@ -206,7 +222,7 @@ def _plain(cfg: DictConfig) -> dict:
 
 def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path) -> NoReturn:
     """After the checkpoint of `step`: say how to continue, and hand the signal on."""
-    print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
-          f"continue with `{resume_command(run_dir)}`", flush=True)
+    log.info(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
+             f"continue with `{resume_command(run_dir)}`")
     stop.hand_over(signum)
     raise SystemExit(128 + signum)
