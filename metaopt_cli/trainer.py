@@ -198,6 +198,7 @@ def _saver(run_dir: Path, world: World):
         whole = gathered(state, world)
         if world.main:
             save_checkpoint(run_dir, whole)
+            log.info(f"checkpoint of meta-step {whole['step']} saved", extra=FILE_ONLY)
     return save
 
 

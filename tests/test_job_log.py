@@ -15,6 +15,7 @@ def test_train_log_holds_the_start_the_meta_loss_and_the_summary(tmp_path):
     steps = [line for line in log.splitlines() if "/8: meta-loss" in line]
     assert [line.split(" - ")[1].split(":")[0] for line in steps] == [f"meta-step {n}/8" for n in range(1, 9)]
     assert all("outer lr 0.01" in line for line in steps)
+    assert "checkpoint of meta-step 8 saved" in log
     summary = result.stdout[result.stdout.index("── metaopt: distill × tbptt ──"):]
     assert "[metaopt_cli.summary][INFO] - " + summary.rstrip("\n") in log
     # The terminal: plain messages, the summary as before, and no meta-loss lines beside the bar.
