@@ -13,6 +13,21 @@ class TerminalFilter(logging.Filter):
         return not getattr(record, "file_only", False)
 
 
+class MetaLossLines:
+    """The mean meta-loss and the outer lr in train.log every twentieth of the run (or every
+    meta-step of a short one): the story the progress bar tells on the terminal."""
+
+    def __init__(self, log: logging.Logger, meta_steps: int, lines: int = 20):
+        self.log, self.meta_steps, self.every, self.losses = log, meta_steps, max(1, meta_steps // lines), []
+
+    def add(self, step: int, meta_loss: float, outer_lr: float) -> None:
+        self.losses.append(meta_loss)
+        if step % self.every == 0 or step == self.meta_steps:
+            self.log.info(f"meta-step {step}/{self.meta_steps}: meta-loss {sum(self.losses) / len(self.losses):.4f} "
+                          f"(mean of {len(self.losses)}), outer lr {outer_lr:.4g}", extra=FILE_ONLY)
+            self.losses.clear()
+
+
 class TerminalHandler(logging.StreamHandler):
     """Writes above a running progress bar instead of through it (tqdm.write clears the bars,
     writes, and draws them again); with no bar, as a StreamHandler does."""

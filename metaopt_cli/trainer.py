@@ -18,7 +18,7 @@ from .errors import UserError
 from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
-from .job_log import FILE_ONLY
+from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
 from .outer import build_outer, outer_lr, restore_schedule
 from .precision import matmuls, task_at
@@ -29,7 +29,6 @@ from .tracking.metrics_file import MetricsFile
 from .tracking.null_tracker import NullTracker
 
 log = logging.getLogger(__name__)
-STEP_LINES = 20  # meta-loss lines per run in train.log, which has no progress bar
 
 
 def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
@@ -65,7 +64,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         log.info(f"{'resuming at meta-step ' + str(step) if step else 'meta-training'}: {choices['task']} × "
                  f"{choices['estimator']} ({choices['backbone']}, {choices['data']}), {trainer.meta_steps} meta-steps, "
                  f"run dir {run_dir}")
-        every, losses = max(1, trainer.meta_steps // STEP_LINES), []
+        meta_loss_lines = MetaLossLines(log, trainer.meta_steps)
         with stop_on_signals() as stop:
             bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
                        desc="meta-train", disable=not (trainer.progress and world.main))
@@ -92,12 +91,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
                     scores = validate(meta_params, eval_generator(trainer.seed, device))
                     record.update(scores)
-                    log.info(f"meta-step {done}: " + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()))
-                losses.append(meta_loss)
-                if done % every == 0 or done == trainer.meta_steps:
-                    log.info(f"meta-step {done}/{trainer.meta_steps}: meta-loss {sum(losses) / len(losses):.4f} "
-                             f"(mean of {len(losses)}), outer lr {lr:.4g}", extra=FILE_ONLY)
-                    losses.clear()
+                    log.info(f"meta-step {done}: " + ", ".join(f"{key} {value:.4g}" for key, value in scores.items()))
+                meta_loss_lines.add(done, meta_loss, lr)
                 if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
                     tracker.log(done, record)
@@ -105,7 +100,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
-                    save(_checkpoint(choices, done, wall, meta_params, optimizer, scheduler, generator, estimator, tracker))
+                    save(_checkpoint(choices, done, wall, meta_params, optimizer, scheduler, generator, estimator,
+                                     tracker))
                 if stopping:
                     _stop(stop, stopping, done, run_dir)
                 previous = current

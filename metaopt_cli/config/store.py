@@ -43,7 +43,11 @@ SCHEMAS = {
         "miniimagenet": data.MiniImageNetConfig,
     },
     "trainer/outer_optimizer": {"adam": outer.AdamConfig, "adamw": outer.AdamWConfig, "sgd": outer.SGDConfig},
-    "trainer/outer_scheduler": {"constant": outer.ConstantConfig, "step": outer.StepConfig, "cosine": outer.CosineConfig},
+    "trainer/outer_scheduler": {
+        "constant": outer.ConstantConfig,
+        "step": outer.StepConfig,
+        "cosine": outer.CosineConfig,
+    },
     "task": {
         "distill": tasks.DistillConfig,
         "influence": tasks.InfluenceConfig,
