@@ -52,19 +52,28 @@ def outer_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def restore_schedule(optimizer: torch.optim.Optimizer, scheduler, saved: dict | None, knobs: DictConfig) -> None:
-    """After the optimizer's state is loaded: the schedule continues where the run stopped, but
-    what is asked for now wins, as for the lr (lowering trainer.outer_lr after a divergence must take
-    effect): trainer.outer_lr rescales the whole schedule, and the schedule's knobs given now
-    (a longer cosine for more meta-steps) take over from the current lr on."""
+def restore_outer(optimizer: torch.optim.Optimizer, scheduler, saved_schedule: dict | None,
+                  trainer: DictConfig) -> None:
+    """After the optimizer's state is loaded, the schedule continues where the run stopped; what
+    is asked for now wins, as for the lr (lowering trainer.outer_lr after a divergence must take
+    effect): the optimizer's knobs given now (momentum, …), trainer.outer_lr, which rescales the
+    whole schedule, and the schedule's knobs, which take over from the current lr on (a longer
+    cosine for more meta-steps)."""
+    for group in optimizer.param_groups:  # loading the state put back the saved knobs
+        group.update({key: optimizer.defaults[key] for key in _knobs(trainer.outer_optimizer, optimizer.defaults)})
     fresh = scheduler.state_dict()  # built from the config given now
-    if saved is None:  # a checkpoint from before schedules: the run's lr was constant, the group's lr
-        saved = {**fresh, "base_lrs": [group["lr"] for group in optimizer.param_groups]}
-    given = [key for key in knobs if key in fresh and not (key.startswith("_") and key.endswith("_"))]
-    scheduler.load_state_dict({**saved, **{key: fresh[key] for key in (*given, "base_lrs")}})
-    for group, now, then in zip(optimizer.param_groups, fresh["base_lrs"], saved["base_lrs"]):
+    if saved_schedule is None:  # a checkpoint from before schedules: the run's lr was constant, the group's lr
+        saved_schedule = {**fresh, "base_lrs": [group["lr"] for group in optimizer.param_groups]}
+    given = _knobs(trainer.outer_scheduler, fresh)
+    scheduler.load_state_dict({**saved_schedule, **{key: fresh[key] for key in (*given, "base_lrs")}})
+    for group, now, then in zip(optimizer.param_groups, fresh["base_lrs"], saved_schedule["base_lrs"]):
         group["lr"] *= now / then
         group["initial_lr"] = now
+
+
+def _knobs(node: DictConfig, known: dict) -> list[str]:
+    """The node's arguments (not `_target_`, `_partial_`) that the built object keeps under their names."""
+    return [key for key in node if key in known and not (key.startswith("_") and key.endswith("_"))]
 
 
 def _example(node: str) -> str:

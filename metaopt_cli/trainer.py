@@ -20,7 +20,7 @@ from .estimators import ranks
 from .estimators.state import Resample, sample
 from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
-from .outer import build_outer, outer_lr, restore_schedule
+from .outer import build_outer, outer_lr, restore_outer
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
@@ -53,7 +53,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         checkpoint = load_checkpoint(run_dir)
         _check_same_run(checkpoint, choices, meta_params, run_dir)
         step, wall, run_id = _restore(checkpoint, meta_params, optimizer, generator, estimator, Resample(task, device))
-        restore_schedule(configured, scheduler, checkpoint.get("scheduler"), trainer.outer_scheduler)
+        restore_outer(configured, scheduler, checkpoint.get("scheduler"), trainer)
     world.broadcast(meta_params)  # identical already (same seed, same checkpoint): made certain, once
     tracker = build(cfg.logger) if world.main else NullTracker()
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step) if world.main else None

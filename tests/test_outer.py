@@ -11,7 +11,7 @@ from hydra.utils import get_class
 
 from metaopt_cli.config.store import options
 from metaopt_cli.errors import UserError
-from metaopt_cli.outer import build_outer, restore_schedule
+from metaopt_cli.outer import build_outer, restore_outer
 from metaopt_cli.run_config import compose_run_config
 
 from conftest import TINY, assert_user_error, run_in_process, train_whole_and_resumed
@@ -102,23 +102,25 @@ def test_a_recorded_target_may_name_torchs_classes_only(tmp_path):
         compose_run_config(an_earlier_run(tmp_path / "b", ["trainer.outer_optimizer._target_=os.system"]))
 
 
-def test_resuming_rescales_the_schedule_to_the_outer_lr_given_now(compose_config):
+def test_resuming_takes_the_outer_lr_and_knobs_given_now(compose_config):
     """The lr asked for at resume wins (lowering it after a divergence must take effect), for a
-    checkpoint with a schedule and one written before schedules existed."""
-    def built(outer_lr):
-        cfg = compose_config("train", ["trainer/outer_scheduler=step", "trainer.outer_scheduler.step_size=2",
+    checkpoint with a schedule and one written before schedules existed; so do the optimizer's knobs."""
+    def built(outer_lr, momentum):
+        cfg = compose_config("train", ["trainer/outer_optimizer=sgd", f"trainer.outer_optimizer.momentum={momentum}",
+                                       "trainer/outer_scheduler=step", "trainer.outer_scheduler.step_size=2",
                                        f"trainer.outer_lr={outer_lr}"])
         return cfg.trainer, *build_outer(cfg.trainer, [torch.ones(1, requires_grad=True)])
 
-    _, optimizer, scheduler = built(0.01)
+    _, optimizer, scheduler = built(0.01, momentum=0.0)
     for _ in range(3):
         optimizer.step()
         scheduler.step()
     saved_optimizer, saved_schedule = optimizer.state_dict(), scheduler.state_dict()
     for saved, expected in ((saved_schedule, [0.0005, 0.00025]), (None, [0.001, 0.001])):
-        trainer, optimizer, scheduler = built(0.001)
+        trainer, optimizer, scheduler = built(0.001, momentum=0.5)
         optimizer.load_state_dict(saved_optimizer)
-        restore_schedule(optimizer, scheduler, saved, trainer.outer_scheduler)
+        restore_outer(optimizer, scheduler, saved, trainer)
+        assert optimizer.param_groups[0]["momentum"] == 0.5
         lrs = []
         for _ in range(2):
             lrs.append(optimizer.param_groups[0]["lr"])
