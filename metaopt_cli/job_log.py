@@ -1,4 +1,5 @@
-"""The terminal's side of the job log (conf/hydra/job_logging/metaopt.yaml)."""
+"""The job log's code (conf/hydra/job_logging/metaopt.yaml): the records the terminal does not
+show, the terminal's writes around a progress bar, and train.log's meta-loss lines."""
 import logging
 
 from tqdm import tqdm
