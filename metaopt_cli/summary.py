@@ -1,5 +1,6 @@
 """summary.json and the one-screen summary printed at the end of a run."""
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from omegaconf import DictConfig
 from .tracking.namespaces import Results
 from .write_faults import writing
 
+log = logging.getLogger(__name__)
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
@@ -30,7 +32,7 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
     with writing(path):
         path.write_text(strict_json(summary))
     tracker.log_results(steps, facts, results)
-    print(format_summary(summary, run_dir))
+    log.info(format_summary(summary, run_dir))
     return summary
 
 

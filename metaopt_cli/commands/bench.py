@@ -1,6 +1,7 @@
 """`metaopt bench [overrides]`: seconds and peak memory of one meta-gradient estimate per
 estimator, as the horizon K grows."""
 import json
+import logging
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,8 @@ from ..table import format_table, mebibytes
 from ..tracking.command_run import command_run
 from ..tracking.curves import bench_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="bench")
@@ -35,7 +38,7 @@ def main(cfg: DictConfig) -> None:
         for name, config in zip(names, configs):
             estimator, reason = usable_estimator(choices["task"], name, config, horizon)
             if reason is not None:
-                print(f"skipped {name} at K={horizon}: {reason}")
+                log.info(f"skipped {name} at K={horizon}: {reason}")
                 continue
             estimate = lambda: estimate_at(  # noqa: E731
                 estimator, trainer.precision, problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
@@ -44,11 +47,11 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     save_bench_plot(rows, out_dir / "bench.png")
-    print(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
+    log.info(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
     cells = [[row["estimator"], str(row["horizon"]), f"{row['seconds']:.4f}", mebibytes(row["peak_mem_bytes"])]
              for row in rows]
-    print(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
-    print(f"run dir  {out_dir}")
+    log.info(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
+    log.info(f"run dir  {out_dir}")
     with command_run(cfg, "bench") as tracker:
         tracker.log_curves(None, bench_curves(rows))
         tracker.log_pictures(None, [out_dir / "bench.png"])

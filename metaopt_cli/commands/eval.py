@@ -1,4 +1,5 @@
 """`metaopt eval run=<run dir> [overrides]`: the task's evaluation, from a run's checkpoint."""
+import logging
 from pathlib import Path
 
 import hydra
@@ -12,6 +13,8 @@ from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
 from ..write_faults import writing
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
@@ -36,4 +39,4 @@ def main(run_cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with writing(out_dir / "eval.json"):
         (out_dir / "eval.json").write_text(strict_json(report))
-    print(format_summary(report, out_dir))
+    log.info(format_summary(report, out_dir))

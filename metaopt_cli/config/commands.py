@@ -39,7 +39,8 @@ class TrainerConfig:
     device: str = MISSING  # auto picks CUDA when present
     meta_batch: int = MISSING
     outer_lr: float = MISSING
-    outer_optimizer: str = MISSING  # adam | sgd
+    outer_optimizer: Any = MISSING  # the group trainer/outer_optimizer: config/outer.py
+    outer_scheduler: Any = MISSING  # the group trainer/outer_scheduler: stepped once per meta-step
     progress: bool = MISSING
     dtype: DType = MISSING
     precision: Precision = MISSING

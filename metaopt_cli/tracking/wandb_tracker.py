@@ -134,7 +134,7 @@ class WandbTracker:
         run_path = Path(self.run.dir).parent
         self.run.finish(exit_code=1 if failed else 0)
         if offline:
-            print(f"W&B run saved offline; upload it with: wandb sync {shlex.quote(str(run_path))}")
+            log.info(f"W&B run saved offline; upload it with: wandb sync {shlex.quote(str(run_path))}")
 
 
 def _has_credentials() -> bool:
