@@ -18,6 +18,7 @@ from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
 from .memory import measure_peak
+from .objective import objective_of
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
@@ -29,6 +30,7 @@ from .tracking.null_tracker import NullTracker
 def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
     """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
+    objective = objective_of(cfg, choices).key  # an unknown key fails now, not after the run
     trainer, world = cfg.trainer, distributed.current()
     compiled.start(trainer.compile)
     device = pick_device(trainer.device, world)
@@ -103,6 +105,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
         if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
             results = {**task.validate(meta_params, eval_generator(trainer.seed, device)), **results}
+        results = {"objective": objective, **results}  # which figure a sweeper ranks the run by
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
         summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size)

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from . import backbones, commands, data, estimators, tasks
 
 # The config groups users choose from, in the order `metaopt list` shows them.
-GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment", "hparams_search")
 
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,

@@ -11,8 +11,8 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
-from ..protocol import OnlyWith
-from .evaluate import evaluate_hyperparams
+from ..protocol import Objective, OnlyWith
+from .evaluate import REPORTED, evaluate_hyperparams
 from .hyperparams import Hyperparams
 from .picture import save_schedule_picture
 from .problem import OBJECTIVES, HPOProblem
@@ -24,6 +24,8 @@ class HPO:
     inner_step_knob = "task.lr"
     no_inner_objective = OnlyWith("hyperparams", ("weight_decay",), "implicit differentiation sees only hyperparameters "
                                   "of the inner objective (weight_decay), not {others}, which act on the optimiser's path")
+    reported_metrics = REPORTED
+    default_objective = Objective("learned_val_loss", "minimize")
 
     def __init__(
         self,
