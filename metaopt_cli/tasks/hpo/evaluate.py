@@ -66,27 +66,31 @@ def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dic
 
 def _best_trial(task, trials: Tensors, generator: torch.Generator) -> Tensors:
     """The trial whose run ends with the lowest validation loss; all trials train at once."""
-    problem = task.sample(generator, 1)
-    weights = vmap(lambda setting: _trained_weights(problem, setting))(trials)
-    val = task.data.val
-    val_loss = vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
+    val_loss = _val_losses(task, task.sample(generator, 1), trials)
     # A diverged run scores nan or inf; it must never be the best.
     best = int(torch.nan_to_num(val_loss, nan=math.inf).argmin())
     return {name: value[best] for name, value in trials.items()}
+
+
+def _val_losses(task, problem, trials: Tensors) -> torch.Tensor:
+    """The validation loss after one run of K steps with each of the stacked settings, from the
+    problem's one initialisation and minibatches."""
+    weights = vmap(lambda setting: _trained_weights(problem, setting))(trials)
+    val = task.data.val
+    return vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
 
 
 def _bayes_opt(task, generator: torch.Generator) -> Tensors:
     """TPE's best of `random_search_trials` trials, each one run of K steps from the same
     initialisation and minibatches (a problem of its own), scored by its validation loss."""
     seed = int(torch.randint(2**31 - 1, (), generator=generator, device=generator.device))
-    problem, val = task.sample(generator, 1), task.data.val
+    problem = task.sample(generator, 1)
 
-    def val_loss(values: dict[str, float]) -> float:
-        weights = _trained_weights(problem, search_space.setting(task, values))
-        return split_scores(task.net, weights, val.x, val.y)[0].item()
+    def val_losses(points: list[dict[str, float]]) -> list[float]:
+        return _val_losses(task, problem, _stacked([search_space.setting(task, point) for point in points])).tolist()
 
     ranges = {name: RANGES[name] for name in searched(task.hyperparams)}
-    return search_space.setting(task, tpe_minimum(ranges, task.random_search_trials, seed, val_loss))
+    return search_space.setting(task, tpe_minimum(ranges, task.random_search_trials, seed, val_losses))
 
 
 def _trained_weights(problem, setting: Tensors) -> Tensors:
@@ -108,5 +112,8 @@ def _random_settings(task, generator: torch.Generator) -> Tensors:
     # Every range is drawn, in RANGES' order, whichever are searched: the same draws for any settings.
     draws = {name: draw(*bounds) for name, bounds in RANGES.items()}
     names = searched(task.hyperparams)
-    settings = [search_space.setting(task, {name: draws[name][trial] for name in names}) for trial in range(count)]
+    return _stacked([search_space.setting(task, {name: draws[name][trial] for name in names}) for trial in range(count)])
+
+
+def _stacked(settings: list[Tensors]) -> Tensors:
     return {name: torch.stack([s[name] for s in settings]) for name in settings[0]}
