@@ -161,7 +161,7 @@ def test_evaluation_reports_tpe_beside_random_search_at_the_same_budget():
     def evaluation():
         torch.set_default_dtype(torch.float64)
         try:
-            return evaluate_hyperparams(task, task.init_meta_params(None), torch.Generator().manual_seed(1))
+            return evaluate_hyperparams(task, task.init_meta_params(None), torch.Generator().manual_seed(1))[0]
         finally:
             torch.set_default_dtype(torch.float32)
 

@@ -30,7 +30,8 @@ REPORTED = (*(f"{who}_{score}{stat}" for who in SCORED for score in SCORES for s
             *(f"{who}_{name}" for who in ("learned", *SEARCHES) for name in ("lr", "momentum", "weight_decay")))
 
 
-def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator) -> tuple[dict[str, float], dict]:
+    """The figures, and the settings scored ({"learned": θ, "initial": …, "random_search": its best, …})."""
     seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
     with torch.no_grad():
         initial = task.hyperparams.init_meta_params(task.device)
@@ -48,7 +49,7 @@ def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator)
     for prefix in ("learned", *SEARCHES):
         readable = task.hyperparams.readable(task.hyperparams.complete(settings[prefix]))
         results.update({f"{prefix}_{name}": value for name, value in readable.items()})
-    return results
+    return results, settings
 
 
 def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dict[str, float]:

@@ -64,6 +64,8 @@ class HPO:
         decayed = tuple(name for name, _ in self.net.named_parameters()) if per_layer_weight_decay else ()
         self.hyperparams = Hyperparams(tuple(hyperparams), schedule, horizon, decay_steps, lr, decay, momentum,
                                        weight_decay, decayed)
+        self.last_results: dict[str, float] = {}  # the last evaluation's, which schedule.png draws
+        self.last_scored: dict[str, Tensors] = {}
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         return self.hyperparams.init_meta_params(self.device)
@@ -83,9 +85,13 @@ class HPO:
         return self.hyperparams.readable(self.hyperparams.complete(meta_params))
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
-        return evaluate_hyperparams(self, meta_params, generator)
+        self.last_results, self.last_scored = evaluate_hyperparams(self, meta_params, generator)
+        return self.last_results
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
         path = run_dir / "schedule.png"
-        save_schedule_picture(self.hyperparams, self.hyperparams.complete(meta_params), run_dir / "metrics.jsonl", path)
+        # The searches' schedules and every retrained score come from the last evaluation.
+        scored = {name: self.hyperparams.complete(setting) for name, setting in
+                  {**self.last_scored, "learned": meta_params}.items()}
+        save_schedule_picture(self.hyperparams, scored, self.last_results, run_dir / "metrics.jsonl", path)
         return [path]
