@@ -140,8 +140,7 @@ def _first_point(parsed: list[Override]) -> list[str]:
         if not override.is_sweep_override():
             point.append(override.input_line)
             continue
-        sweep = override.value()
-        first = str(sweep.start) if override.is_interval_sweep() else next(iter(override.sweep_string_iterator()))
+        first = str(override.value().start) if override.is_interval_sweep() else next(override.sweep_string_iterator())
         point.append(f"{override.get_key_element()}={first}")
     return point
 

@@ -5,7 +5,10 @@ import math
 import pytest
 import yaml
 
+from hydra.errors import MissingConfigException
+
 from metaopt_cli.objective import objective_value
+from metaopt_cli.startup import OPTUNA_CONFIG, describe_config_error
 
 from conftest import TINY, assert_user_error, read_json, run_in_process
 
@@ -76,6 +79,16 @@ def test_an_unknown_objective_fails_a_single_run_at_start_up(tmp_path):
     result = run_in_process(["train", "task=protonet", "trainer.objective=val_loss", "hydra.run.dir=run"], tmp_path)
     assert_user_error(result, "task=protonet reports no such figure; choose one of val_acc, val_acc_ci95, test_acc")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_optuna_plugin_is_named_with_its_install_command(compose_config):
+    """What Hydra raises for hydra/sweeper=optuna (or the preset) where the plugin is not installed."""
+    with pytest.raises(MissingConfigException) as caught:
+        compose_config("train", ["hydra/sweeper=optuna_not_installed"], hydra_node=True)
+    assert caught.value.missing_cfg_file == "hydra/sweeper/optuna_not_installed"  # so "hydra/sweeper/optuna" without it
+    missing = MissingConfigException(str(caught.value), missing_cfg_file=OPTUNA_CONFIG, options=caught.value.options)
+    assert describe_config_error(missing) == ("hydra/sweeper=optuna needs Hydra's Optuna sweeper plugin: "
+                                              "pip install 'metaopt[optuna]'")
 
 
 def test_a_figure_that_is_missing_or_not_finite_is_nan_for_the_sweeper():
