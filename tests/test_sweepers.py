@@ -12,6 +12,10 @@ from metaopt_cli.startup import OPTUNA_CONFIG, describe_config_error
 
 from conftest import TINY, assert_user_error, read_json, run_in_process
 
+# Two trials of a two-value choice that try both values (TPE's first trials are random draws, from
+# its seed). Not the grid sampler: Optuna's sweeper stops with a RuntimeError (Study.stop outside
+# an objective) when the grid's last trial fails.
+SEEDED_TWO = ["hydra.sweeper.sampler.seed=0", "hydra.sweeper.n_trials=2"]
 # task=hpo shrunk to a second or two a run.
 HPO_TINY = ["task=hpo", "trainer.meta_steps=2", "trainer.meta_batch=1", "trainer.progress=false", "task.horizon=10",
             "task.decay_steps=10", "task.eval_seeds=2", "task.random_search_trials=2", "logger=none"]
@@ -34,12 +38,25 @@ def test_an_optuna_sweep_of_the_preset_reports_its_best_value(tmp_path):
 def test_a_failed_trial_is_reported_at_the_end_and_the_sweep_goes_on(tmp_path):
     """Optuna's sweeper counts a result it cannot rank as a failed trial; the sweep's closing line
     says which job failed and why, as for Hydra's basic sweeper."""
-    result = run_in_process(["train", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid",
+    result = run_in_process(["train", "-m", "hydra/sweeper=optuna", *SEEDED_TWO,
                              "hydra.sweeper.direction=maximize", "trainer.outer_lr=choice(1e9,1e-3)",
                              "trainer.outer_optimizer=sgd", *TINY, "hydra.sweep.dir=sweep"], tmp_path)
     assert_user_error(result, "1 of 2 jobs failed", "(trainer.outer_lr=1000000000.0)", "non-finite")
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert best["best_params"] == {"trainer.outer_lr": 0.001}
+
+
+def test_a_run_whose_objective_is_nan_is_a_failed_trial(tmp_path, monkeypatch):
+    """Optuna's sweeper would stop at a NaN; the run counts as failed, and the other trial wins."""
+    def train(cfg, *args):
+        return {"objective": "learned_val_loss", "learned_val_loss": math.nan if cfg.trainer.outer_lr > 1 else 0.5}
+
+    monkeypatch.setattr("metaopt_cli.commands.train.train", train)
+    result = run_in_process(["train", "-m", "hydra/sweeper=optuna", *SEEDED_TWO, *HPO_TINY,
+                             "trainer.outer_lr=choice(2,0.01)", "hydra.sweep.dir=sweep"], tmp_path)
+    assert_user_error(result, "1 of 2 jobs failed: #", "(trainer.outer_lr=2)", "its objective learned_val_loss is nan")
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert best == {"name": "optuna", "best_params": {"trainer.outer_lr": 0.01}, "best_value": 0.5}
 
 
 @pytest.mark.parametrize("sweep", [
