@@ -88,6 +88,10 @@ def _main(args: list[str]) -> None:
     sys.argv = [sys.argv[0], *flags, *parsed.overrides]
     try:
         importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    except SystemExit as exit_:
+        if exit_.code == 1:  # Hydra's sweeper gave up (Optuna's, when every trial failed): say why each failed
+            sweep.exit_if_jobs_failed()
+        raise
     finally:
         distributed.leave()
     sweep.exit_if_jobs_failed()

@@ -15,7 +15,7 @@ REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a sum
 
 
 def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: float, peak: int | None,
-               device: torch.device, results: Results, tracker, ranks: int) -> dict:
+               device: torch.device, results: Results, tracker, ranks: int, objective: str) -> dict:
     path = run_dir / "summary.json"
     if peak is None and path.exists():
         # A resume with no meta-step left measured nothing; the run's peak is the one measured before.
@@ -27,6 +27,7 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
         "peak_mem_bytes": peak,  # rank 0's, where several ranks ran
         "device": str(device),
         "ranks": ranks,
+        "objective": objective,  # which figure a sweeper ranks the run by
     }
     summary = {**facts, **results.flat()}
     with writing(path):

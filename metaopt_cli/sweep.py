@@ -42,6 +42,9 @@ class JobFailed:
     that it comes back whole from a job that ran in another process."""
     message: str
 
+    def __str__(self) -> str:  # what Optuna's sweeper logs of a result it cannot rank
+        return f"failed: {self.message}"
+
 
 def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
     """A UserError (or a failed allocation) is one `error:` line and status 2 for a single run;

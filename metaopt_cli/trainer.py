@@ -21,6 +21,7 @@ from .estimators.state import Resample, sample
 from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
 from .outer import build_outer, outer_lr, restore_outer
+from .objective import objective_of
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
     """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
+    objective = objective_of(cfg, choices).key  # an unknown key fails now, not after the run
     trainer, world = cfg.trainer, distributed.current()
     compiled.start(trainer.compile)
     device = pick_device(trainer.device, world)
@@ -125,7 +127,8 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
         results = Results(tested, validated, _logged_values(task, meta_params))
-        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size)
+        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size,
+                             objective)
         tracker.log_checkpoint(run_dir, step, choices)
         failed = False
         return summary

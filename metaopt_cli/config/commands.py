@@ -45,6 +45,8 @@ class TrainerConfig:
     dtype: DType = MISSING
     precision: Precision = MISSING
     compile: Compile = MISSING
+    # The summary key `metaopt train` returns to a sweeper (metaopt_cli/objective.py); null: the task's default.
+    objective: Optional[str] = MISSING
 
 
 @dataclass

@@ -14,7 +14,7 @@ from . import backbones, commands, data, estimators, outer, tasks
 
 # The config groups users choose from, in the order `metaopt list` shows them.
 GROUPS = ("task", "estimator", "backbone", "data", "logger", "trainer/outer_optimizer", "trainer/outer_scheduler",
-          "experiment")
+          "experiment", "hparams_search")
 
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,

@@ -11,6 +11,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
+from ..protocol import Objective
 from .evaluate import evaluate_distilled, evaluate_random_real
 from .picture import save_distilled_picture
 from .problem import DistillProblem
@@ -23,6 +24,11 @@ class Distill:
     inner_step_knob = "task.inner_lr"
     no_inner_optimum = ("distillation trains each fresh network for a fixed K steps and stops far from any inner "
                         "optimum, so the implicit function theorem does not apply")
+    reported_metrics = ("distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc",
+                        "random_real_test_acc_std", "random_real_lr")
+    # Its evaluation reports the test split only, so a sweeper ranks by that: hold out a test
+    # set of your own before trusting a swept distillation.
+    default_objective = Objective("distilled_test_acc", "maximize")
 
     def __init__(
         self,
