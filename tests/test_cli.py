@@ -1,11 +1,13 @@
 """The `metaopt` command: the installed script, run in a subprocess as users run it (a run, and its
 evaluation by another process), and the rest through its entry point in this process."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, assert_user_error, read_json, run_cli, run_in_process
+from conftest import TINY, assert_user_error, read_json, run_cli, run_in_process, scaled_timeout
 from torchvision_files import train_on_stand_in_mnist
 
 SUMMARY_KEYS = {"distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc", "random_real_test_acc_std"}
@@ -73,6 +75,18 @@ def test_help_and_cfg_are_hydras(tmp_path):
     assert shown.returncode == 0 and "_target_: metaopt_cli.estimators.backprop.Backprop" in shown.stdout
     helped = run_in_process(["train", "--help"], tmp_path)
     assert helped.returncode == 0 and "estimator: backprop, es, forward, implicit, pes, tbptt" in helped.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], [], ["trian"]])
+def test_help_and_a_wrong_command_answer_without_importing_torch(args, tmp_path):
+    # In a fresh interpreter: this one imported torch long ago. Importing torch takes seconds.
+    code = ("import sys; from metaopt_cli import cli; sys.argv = ['metaopt', *sys.argv[1:]]\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=scaled_timeout(60))
+    assert result.stdout.splitlines()[-1] == "no torch", result.stdout + result.stderr
+    assert "train" in result.stdout + result.stderr
 
 
 def test_shell_completion_completes_groups_after_the_command(tmp_path):
