@@ -13,6 +13,7 @@ from ..bench_plot import save_bench_plot
 from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..precision import estimate_at
+from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..variants import chosen_names, compose_variant, usable_estimator
 
@@ -26,18 +27,23 @@ def main(cfg: DictConfig) -> None:
     names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
     rows = []
-    for horizon in options.horizons:
-        configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
-        # A horizon's cells differ only in the estimator: one task and one problem for all.
-        _, meta_params, problem, _ = first_problem(configs[0], device)
-        for name, config in zip(names, configs):
-            estimator, reason = usable_estimator(choices["task"], name, config, horizon)
-            if reason is not None:
-                print(f"skipped {name} at K={horizon}: {reason}")
-                continue
-            estimate = lambda: estimate_at(  # noqa: E731
-                estimator, trainer.precision, problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
-            rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
+    cells = len(options.horizons) * len(names)
+    with showing_progress(trainer.progress), progress(desc="bench: cells", total=cells) as bar:
+        for horizon in options.horizons:
+            configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
+            # A horizon's cells differ only in the estimator: one task and one problem for all.
+            _, meta_params, problem, _ = first_problem(configs[0], device)
+            for name, config in zip(names, configs):
+                bar.set_postfix_str(f"{name} at K={horizon}")
+                estimator, reason = usable_estimator(choices["task"], name, config, horizon)
+                if reason is None:
+                    estimate = lambda: estimate_at(  # noqa: E731
+                        estimator, trainer.precision, problem, meta_params,
+                        torch.Generator(device).manual_seed(trainer.seed + 1))
+                    rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
+                else:
+                    bar.write(f"skipped {name} at K={horizon}: {reason}")
+                bar.update()
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")

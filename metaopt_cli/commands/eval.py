@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 from ..build import build_task, eval_generator, pick_device
 from ..checkpoint import load_checkpoint
 from ..errors import UserError
+from ..progress import showing_progress
 from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
@@ -30,7 +31,8 @@ def main(run_cfg: DictConfig) -> None:
             f"task={choices['task']}: pass the run directory the checkpoint was written in"
         )
     meta_params = {name: value.to(device) for name, value in checkpoint["meta_params"].items()}
-    results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
+    with showing_progress(run_cfg.trainer.progress):
+        results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
     report = {**{group: choices[group] for group in REPORTED_GROUPS},
               "run": str(run_dir), "steps": checkpoint["step"], **results}
     out_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -14,6 +14,7 @@ from ...data.episodes import Episodes
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
+from ...progress import progress
 from .losses import check_test_episodes, mean_ci95
 from .source import EpisodeSource
 
@@ -54,7 +55,7 @@ class ProtoNet:
     def _accuracy(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
         accuracies = []
         with torch.no_grad():
-            for start in range(0, self.test_episodes, CHUNK):
+            for start in progress(range(0, self.test_episodes, CHUNK), f"meta-{split}: {CHUNK} episodes at a time"):
                 episodes = self.source.sample(split, min(CHUNK, self.test_episodes - start), generator)
                 problem = ProtoProblem(self.net, episodes, self.source.ways)
                 logits = problem.query_logits(meta_params)

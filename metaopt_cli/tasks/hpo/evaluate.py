@@ -13,6 +13,7 @@ from torch.func import vmap
 
 from ...estimators.problem import Tensors
 from ...functional import split_scores, unprefixed
+from ...progress import progress
 from .problem import WEIGHTS
 
 # Random search's ranges: log-uniform learning rate and weight decay, uniform momentum and decay power.
@@ -30,7 +31,8 @@ def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator)
         best = _best_trial(task, trials, generator)
         results = {}
         for prefix, setting in (("learned", meta_params), ("initial", initial), ("random_search", best)):
-            scores = _retrained_scores(task, setting, torch.Generator(generator.device).manual_seed(seed))
+            scores = _retrained_scores(task, setting, torch.Generator(generator.device).manual_seed(seed),
+                                       f"evaluate: {prefix} hyperparameters")
             results.update({f"{prefix}_{name}": value for name, value in scores.items()})
     results["random_search_trials"] = task.random_search_trials
     results["random_search_inner_steps"] = task.random_search_trials * task.hyperparams.horizon
@@ -40,9 +42,10 @@ def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator)
     return results
 
 
-def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dict[str, float]:
+def _retrained_scores(task, setting: Tensors, generator: torch.Generator,
+                      desc: str = "evaluate: retraining") -> dict[str, float]:
     """Validation and test loss and accuracy after K steps from `eval_seeds` fresh networks: mean and std."""
-    weights = _trained_weights(task.sample(generator, task.eval_seeds), setting)
+    weights = _trained_weights(task.sample(generator, task.eval_seeds), setting, desc)
     val_loss, val_acc = split_scores(task.net, weights, task.data.val.x, task.data.val.y)
     test_loss, test_acc = split_scores(task.net, weights, task.data.test.x, task.data.test.y)
     scores = {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
@@ -56,7 +59,8 @@ def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dic
 def _best_trial(task, trials: Tensors, generator: torch.Generator) -> Tensors:
     """The trial whose run ends with the lowest validation loss; all trials train at once."""
     problem = task.sample(generator, 1)
-    weights = vmap(lambda setting: _trained_weights(problem, setting))(trials)
+    desc = f"evaluate: random search, {task.random_search_trials} trials at once"
+    weights = vmap(lambda setting: _trained_weights(problem, setting, desc))(trials)
     val = task.data.val
     val_loss = vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
     # A diverged run scores nan or inf; it must never be the best.
@@ -64,9 +68,9 @@ def _best_trial(task, trials: Tensors, generator: torch.Generator) -> Tensors:
     return {name: value[best] for name, value in trials.items()}
 
 
-def _trained_weights(problem, setting: Tensors) -> Tensors:
+def _trained_weights(problem, setting: Tensors, desc: str = "evaluate: training") -> Tensors:
     state = problem.init(setting)
-    for t in range(problem.horizon):
+    for t in progress(range(problem.horizon), desc):
         state = problem.step(setting, state, t)
     return unprefixed(state, WEIGHTS)
 
