@@ -13,6 +13,7 @@ from ..bench_plot import save_bench_plot
 from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..precision import estimate_at
+from ..pictures import run_title, titled_pictures
 from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..variants import chosen_names, compose_variant, usable_estimator
@@ -47,7 +48,8 @@ def main(cfg: DictConfig) -> None:
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
-    save_bench_plot(rows, out_dir / "bench.png")
+    with titled_pictures(run_title(choices, estimator=", ".join(names))):
+        save_bench_plot(rows, out_dir / "bench.png")
     print(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
     cells = [[row["estimator"], str(row["horizon"]), f"{row['seconds']:.4f}", mebibytes(row["peak_mem_bytes"])]
              for row in rows]

@@ -63,7 +63,7 @@ class ProtoNet:
         mean, ci = mean_ci95(torch.cat(accuracies))
         return {f"{split}_acc": mean, f"{split}_acc_ci95": ci}
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         return []
 
 

@@ -2,14 +2,12 @@
 over meta-steps."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ...estimators.problem import Tensors  # noqa: E402
-from ...tracking.metrics_file import read_records  # noqa: E402
-from .hyperparams import Hyperparams  # noqa: E402
+from ...estimators.problem import Tensors
+from ...pictures import save_figure
+from ...tracking.metrics_file import read_records
+from .hyperparams import Hyperparams
 
 
 def save_schedule_picture(hyperparams: Hyperparams, learned: Tensors, metrics: Path, path: Path) -> None:
@@ -27,6 +25,4 @@ def save_schedule_picture(hyperparams: Hyperparams, learned: Tensors, metrics: P
     meta_loss.plot([r["step"] for r in records], [r["meta_loss"] for r in records], linewidth=0.8)
     meta_loss.set_xlabel("meta-step")
     meta_loss.set_ylabel("meta-loss (validation)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -83,7 +83,7 @@ class HPO:
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         return evaluate_hyperparams(self, meta_params, generator)
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
-        path = run_dir / "schedule.png"
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+        path = (out_dir or run_dir) / "schedule.png"
         save_schedule_picture(self.hyperparams, self.hyperparams.complete(meta_params), run_dir / "metrics.jsonl", path)
         return [path]
