@@ -107,7 +107,9 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
         (["data=mnist", "data.root=missing"], ["mnist not found under", "data.download=true"]),
         (["estimator.trunaction=5"], ["unknown key 'estimator.trunaction'", "truncation"]),
         (["-m", "estimator=backprop,nope"], ["unknown estimator 'nope'"]),
-        (["backbone=conv4"], ["needs images of at least 16×16"]),
+        (["backbone=conv4"], ["needs images of at least 16×16", "data.image_size=32"]),
+        (["data.image_size=-1"], ["data.image_size=-1 must be 0", "e.g. 32"]),
+        (["data.image_size=big"], ["data.image_size", "could not be converted to Integer"]),
         (["estimator=implicit"], ["task=distill does not support estimator=implicit", "use backprop"]),
         (["estimator=es", "estimator.sigma=0"], ["estimator.sigma must be positive"]),
         (["estimator=pes", "estimator.particles=0"], ["estimator.particles must be at least 1"]),
@@ -118,6 +120,14 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
 def test_user_errors_are_one_line_with_status_2(tmp_path, overrides, fragments):
     assert_user_error(run_in_process(["train", *TINY, *overrides], tmp_path), *fragments)
     assert not list(tmp_path.glob("**/checkpoint.pt"))
+
+
+@pytest.mark.parametrize("backbone", ["backbone=conv4 backbone.width=4", "backbone=resnet12 backbone.widths=[4,4,8,8]"])
+def test_conv_backbones_train_on_the_embedded_digits_upsampled(backbone, tmp_path):
+    result = run_in_process(["train", *TINY, *backbone.split(), "data.image_size=32", "task.horizon=2",
+                             "estimator.truncation=2", "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_json(tmp_path / "run" / "summary.json")["distilled_test_acc"] > 0
 
 
 def test_unknown_command(tmp_path):
