@@ -15,6 +15,7 @@ COMMANDS = {
     "gradcheck": "compare estimators' meta-gradients with the exact one (gradcheck.estimators=[…])",
     "bench": "seconds and peak memory per estimate, per estimator, as the horizon grows",
     "list": "config groups, their options and the task × estimator matrix",
+    "compare": "a sweep's runs as one table, mean ± 95% CI over seeds (compare <sweep or run dirs…>; --help)",
 }
 
 USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--cfg job] [--help]"
@@ -49,6 +50,9 @@ def _main(args: list[str]) -> None:
     if command not in COMMANDS:
         from .errors import fail
         fail(f"unknown command '{command}': choose one of {', '.join(COMMANDS)}")
+    if command == "compare":  # reads folders, composes no config: not a Hydra app (commands/compare.py)
+        importlib.import_module("metaopt_cli.commands.compare").main(args)
+        return
 
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -87,6 +91,10 @@ def _main(args: list[str]) -> None:
     sys.argv = [sys.argv[0], *flags, *parsed.overrides]
     try:
         importlib.import_module(f"metaopt_cli.commands.{command}").main()
+    except SystemExit as exit_:
+        if exit_.code == 1:  # Hydra's sweeper gave up (Optuna's, when every trial failed): say why each failed
+            sweep.exit_if_jobs_failed()
+        raise
     finally:
         distributed.leave()
     sweep.exit_if_jobs_failed()

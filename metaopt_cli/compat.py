@@ -3,7 +3,6 @@ from what the parts declare (tasks/protocol.py, estimators/protocol.py, config/d
 import math
 from collections.abc import Mapping
 
-import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
@@ -16,10 +15,9 @@ from .config.store import options, schema_of
 from .errors import UserError
 from .estimators.protocol import needs
 from .estimators.ranks import check_ranks
+from .outer import check_outer
 from .precision import check_precision
 from .tasks.protocol import CAPABILITIES, OnlyWith, declared, lacks
-
-OUTER_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 def task_class(task: str) -> type:
@@ -122,5 +120,4 @@ def check_trainer(trainer: DictConfig) -> None:
     device = pick_device(trainer.device, distributed.current())
     check_precision(trainer.precision, trainer.dtype, device)
     check_compile(Compile(trainer.compile), device)
-    if trainer.outer_optimizer not in OUTER_OPTIMIZERS:
-        raise UserError(f"trainer.outer_optimizer must be one of {', '.join(OUTER_OPTIMIZERS)}, got '{trainer.outer_optimizer}'")
+    check_outer(trainer)

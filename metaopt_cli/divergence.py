@@ -20,9 +20,9 @@ def finite(tensors) -> bool:
 
 def snapshot(state: dict) -> dict:
     """A checkpoint's state kept in memory through the next outer step, which changes θ and the
-    optimizer's state in place (the estimator's state is replaced, not changed)."""
+    optimizer's and schedule's states in place (the estimator's state is replaced, not changed)."""
     return {**state, "meta_params": {name: value.clone() for name, value in state["meta_params"].items()},
-            "optimizer": copy.deepcopy(state["optimizer"])}
+            "optimizer": copy.deepcopy(state["optimizer"]), "scheduler": copy.deepcopy(state["scheduler"])}
 
 
 def diverged(what: str, step: int, good: dict | None, task, optimizer, trainer, run_dir: Path,

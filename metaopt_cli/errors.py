@@ -1,11 +1,15 @@
 """The one exception type that means "the user asked for something we cannot do"."""
 import functools
+import logging
 import re
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
 
+from .job_log import FILE_ONLY
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # What sizes a run's memory, in the order people usually shrink it.
 MEMORY_KNOBS = (
@@ -33,6 +37,7 @@ def reports_user_errors(command: Callable[..., T]) -> Callable[..., T]:
             user_error = as_user_error(error)
             if user_error is None:
                 raise
+            log.error(f"error: {user_error}", extra=FILE_ONLY)  # the job log says how the run ended
             fail(str(user_error))
 
     return wrapper

@@ -41,12 +41,13 @@ def titled_pictures(title: str | None) -> Iterator[None]:
 
 
 def save_figure(fig: Figure, path: Path, shows: str | None = None) -> None:
-    """Write `fig` to `path` as PNG under the run's title, with `shows` (what the picture is)
-    beneath it; the title is also the PNG's Title, for tools that read metadata."""
+    """Write `fig` to `path` as PNG (whatever its name: a caller may write beside and rename) under
+    the run's title, with `shows` (what the picture is) beneath it; the heading is also the PNG's
+    Title, for tools that read metadata."""
     title = _run_title.get()
     heading = "\n".join(line for line in (title, shows) if line)
     if heading:
         fig.suptitle(heading)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Title": heading} if heading else None)
+    fig.savefig(path, format="png", dpi=100, metadata={"Title": heading} if heading else None)
     plt.close(fig)

@@ -19,6 +19,7 @@ from hydra.errors import HydraException
 
 from .config.store import GROUPS
 from .errors import UserError
+from .legacy import earlier_choices, upgraded
 
 RUN_KEYS = {"train": "resume", "eval": "run"}  # the override that names an earlier run, per command
 OPTION = re.compile(r"^\w+$")  # a config group's option: a file name in conf/<group>/, never a path
@@ -28,7 +29,8 @@ def run_overrides(command: str, overrides: list[str], multirun: bool, required: 
     """The overrides that compose the run named by `resume=`/`run=`: its recorded choices and
     overrides, this command line's on top, and Hydra told to write into the run directory (an
     `eval/` folder of it for eval) without replacing the run's `.hydra/`. Other command lines
-    come back unchanged."""
+    come back unchanged, but for settings written in an earlier form (legacy.py)."""
+    overrides = upgraded(overrides)
     key = RUN_KEYS.get(command)
     given = _parse(overrides) if key else []
     named = [o for o in given if o.key_or_group == key]
@@ -100,6 +102,7 @@ def recorded_choices(run_dir: Path) -> dict:
     if not isinstance(choices, dict):
         raise UserError(f"{path} holds no hydra.runtime.choices: it is damaged; restore it, or start a new run")
     picked = {group: choices.get(group) for group in GROUPS}
+    picked.update(earlier_choices(picked, {o.key_or_group: o.value() for o in recorded_overrides(run_dir)}))
     for group, option in picked.items():
         if option is not None and not (isinstance(option, str) and OPTION.match(option)):
             raise UserError(f"{path} records {group}={option!r}, which is not one of metaopt's options: "
@@ -116,11 +119,12 @@ def recorded_overrides(run_dir: Path) -> list[Override]:
         return []
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise UserError(f"{path} is not a list of overrides: it is damaged; restore it, or start a new run")
-    overrides = _parse(lines, str(path))
+    overrides = _parse(upgraded(lines), str(path))
     for override in overrides:
         key = override.key_or_group
-        if key == "hydra" or key.startswith(("hydra.", "hydra/")) or "/" in key or override.is_sweep_override() \
-                or any(_instantiation_key(part) for part in key.split(".")) or _names_code(override.value()):
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")) or ("/" in key and key not in GROUPS) \
+                or override.is_sweep_override() or _names_code(override.value()) \
+                or (any(_instantiation_key(part) for part in key.split(".")) and not _torch_class(override)):
             raise UserError(f"{path} records `{override.input_line}`, which a run may not set (it names code "
                             "or configures Hydra): remove that line, or start a new run")
     return overrides
@@ -190,6 +194,14 @@ def _read_yaml(path: Path):
 def _instantiation_key(name: str) -> bool:
     """`_target_`, `_partial_`, `_args_`…: the keys through which a config names code."""
     return len(name) > 2 and name.startswith("_") and name.endswith("_")
+
+
+def _torch_class(override: Override) -> bool:
+    """`trainer.outer_optimizer._target_=torch.optim.NAdam` (or a schedule's): a class of torch's
+    own that a user chose, and no other code."""
+    from .outer import names_torch_class  # imports torch: only for a run that recorded such a line
+
+    return names_torch_class(override.key_or_group, override.value())
 
 
 def _names_code(value) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -18,23 +19,39 @@ from .compat import check_run_config
 from .config.store import GROUPS
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
+from .objective import check_sweeper_direction, objective_of
 from .sweep import prepare_launcher
 
 # The submitit plugin's configs, which metaopt's launcher presets extend.
 SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
+OPTUNA_CONFIG = "hydra/sweeper/optuna"  # the Optuna plugin's, which conf/hparams_search/ presets choose
+# Hydra's own sweeper, which runs every point of the command line's sweeps; any other (Optuna's,
+# Nevergrad's) chooses its points as it goes.
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def check_train_config(cfg: DictConfig) -> None:
     check_run_config(cfg, cfg.hydra.runtime.choices)
+    check_sweeper_direction(objective_of(cfg, cfg.hydra.runtime.choices), cfg.hydra.sweeper)
     build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
+
+
+def check_gradcheck(cfg: DictConfig) -> None:
+    check_gradcheck_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)  # as train's: its results go to W&B too
+
+
+def check_bench(cfg: DictConfig) -> None:
+    check_bench_config(cfg, cfg.hydra.runtime.choices)
+    build(cfg.logger)
 
 
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
     "train": check_train_config,
-    "gradcheck": lambda cfg: check_gradcheck_config(cfg, cfg.hydra.runtime.choices),
-    "bench": lambda cfg: check_bench_config(cfg, cfg.hydra.runtime.choices),
+    "gradcheck": check_gradcheck,
+    "bench": check_bench,
 }
 
 
@@ -43,7 +60,7 @@ def check_command_line(command: str, overrides: list[str], multirun: bool) -> st
     run_dir = None
     try:
         with initialize_config_module("metaopt_cli.conf", version_base="1.3"):
-            for point in _sweep_points(overrides, multirun):
+            for point in _sweep_points(command, overrides, multirun):
                 cfg = compose(config_name=command, overrides=point, return_hydra_config=True)
                 _refuse_added_keys(command, point)
                 prepare_launcher(cfg.hydra.launcher._target_)
@@ -104,17 +121,46 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def _sweep_points(overrides: list[str], multirun: bool) -> list[list[str]]:
+def _sweep_points(command: str, overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Every point of a basic sweep; the first point of another sweeper's search space, since the
+    points it will try are not known before it runs (an interval has infinitely many)."""
     if not multirun:
         return [overrides]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(overrides)
+    sweeper = compose(config_name=command, overrides=_first_point(parsed), return_hydra_config=True).hydra.sweeper
+    if sweeper._target_ == BASIC_SWEEPER:
+        searching = next((o for o in parsed if o.is_interval_sweep()), None)
+        if searching is not None:
+            raise UserError(f"{searching.input_line}: Hydra's basic sweeper runs a list of points, and an interval "
+                            "has no list; search it with hydra/sweeper=optuna (pip install 'metaopt[optuna]'), or "
+                            "list the values (a,b,c)")
+        return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+    # A preset's search space (hydra.sweeper.params), then the command line's, which wins per key
+    # as in the Optuna sweeper.
+    searched = parser.parse_overrides([f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()])
+    last = {override.get_key_element(): override for override in [*searched, *parsed]}
+    return [_first_point(list(last.values()))]
+
+
+def _first_point(parsed: list[Override]) -> list[str]:
+    """Each sweep at its first value: a choice's first, a range's start, an interval's lower bound."""
+    point = []
+    for override in parsed:
+        if not override.is_sweep_override():
+            point.append(override.input_line)
+            continue
+        first = str(override.value().start) if override.is_interval_sweep() else next(override.sweep_string_iterator())
+        point.append(f"{override.get_key_element()}={first}")
+    return point
 
 
 def describe_config_error(error: Exception) -> str:
     """One line, with the fix, for an error Hydra or OmegaConf raised while composing."""
     if isinstance(error, MissingConfigException) and (error.missing_cfg_file or "").startswith(SUBMITIT_CONFIGS):
         return "hydra/launcher: the submitit launchers need Hydra's submitit plugin: pip install 'metaopt[slurm]'"
+    if isinstance(error, MissingConfigException) and (error.missing_cfg_file or "") == OPTUNA_CONFIG:
+        return "hydra/sweeper=optuna needs Hydra's Optuna sweeper plugin: pip install 'metaopt[optuna]'"
     if isinstance(error, MissingConfigException) and error.options:
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
         return f"unknown {group or 'config'} '{option}': choose one of {', '.join(sorted(error.options))}"

@@ -1,35 +1,39 @@
 """summary.json and the one-screen summary printed at the end of a run."""
 import json
+import logging
 import math
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
+from .tracking.namespaces import Results
 from .write_faults import writing
 
+log = logging.getLogger(__name__)
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
 
 
 def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: float, peak: int | None,
-               device: torch.device, results: dict, tracker, ranks: int) -> dict:
+               device: torch.device, results: Results, tracker, ranks: int, objective: str) -> dict:
     path = run_dir / "summary.json"
     if peak is None and path.exists():
         # A resume with no meta-step left measured nothing; the run's peak is the one measured before.
         peak = _previous(path).get("peak_mem_bytes")
-    summary = {
+    facts = {
         **{group: choices[group] for group in REPORTED_GROUPS},
         "steps": steps,
         "wall_seconds": round(wall, 3),
         "peak_mem_bytes": peak,  # rank 0's, where several ranks ran
         "device": str(device),
         "ranks": ranks,
-        **results,
+        "objective": objective,  # which figure a sweeper ranks the run by
     }
+    summary = {**facts, **results.flat()}
     with writing(path):
         path.write_text(strict_json(summary))
-    tracker.summary(summary)
-    print(format_summary(summary, run_dir))
+    tracker.log_results(steps, facts, results)
+    log.info(format_summary(summary, run_dir))
     return summary
 
 

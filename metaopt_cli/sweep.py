@@ -3,6 +3,7 @@ one line per failed job, instead of ending the sweep at the first point that fai
 import dataclasses
 import functools
 import importlib
+import logging
 import shlex
 import shutil
 import sys
@@ -16,9 +17,11 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 
 from .errors import UserError, as_user_error, reports_user_errors
+from .job_log import FILE_ONLY
 from .run_config import hydra_string
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Launchers that run the jobs in this process, where a job's failure is kept as it happens.
 IN_PROCESS = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",)
@@ -38,6 +41,9 @@ class JobFailed:
     """What a job returns in place of its result when its user error is kept: plain data, so
     that it comes back whole from a job that ran in another process."""
     message: str
+
+    def __str__(self) -> str:  # what Optuna's sweeper logs of a result it cannot rank
+        return f"failed: {self.message}"
 
 
 def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
@@ -59,6 +65,7 @@ def reports_job_errors(command: Callable[..., T]) -> Callable[..., T]:
                 user_error = _not_requeued(error, hydra_cfg.sweep.dir)
             if user_error is None:
                 raise
+            log.error(f"error: {user_error}", extra=FILE_ONLY)  # the sweep reports it when all its jobs ended
             outcome = JobFailed(str(user_error))
         if launcher in IN_PROCESS:
             _keep(hydra_cfg.job.num, list(hydra_cfg.overrides.task), outcome)

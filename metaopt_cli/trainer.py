@@ -1,4 +1,5 @@
 """The outer loop: sample → estimate → outer step on θ → log → evaluate → checkpoint."""
+import logging
 import math
 import time
 from pathlib import Path
@@ -11,24 +12,31 @@ from tqdm import tqdm
 from . import compiled, distributed
 from .build import build, build_task, eval_generator, pick_device
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from .compat import OUTER_OPTIMIZERS, check_run_config
+from .compat import check_run_config
 from .distributed import World, gathered
 from .errors import UserError
 from .divergence import NonFinite, diverged, finite, snapshot
 from .estimators import ranks
 from .estimators.state import Resample, sample
+from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
+from .outer import build_outer, outer_lr, restore_outer
+from .objective import objective_of
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
 from .summary import finish_run
 from .tracking.metrics_file import MetricsFile
+from .tracking.namespaces import Results
 from .tracking.null_tracker import NullTracker
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_group: str) -> dict | None:
     """The run's summary; None on ranks other than 0, which own no output."""
     check_run_config(cfg, choices)
+    objective = objective_of(cfg, choices).key  # an unknown key fails now, not after the run
     trainer, world = cfg.trainer, distributed.current()
     compiled.start(trainer.compile)
     device = pick_device(trainer.device, world)
@@ -41,16 +49,14 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     meta_params = {name: value.requires_grad_() for name, value in task.init_meta_params(generator).items()}
     if hasattr(estimator, "check_meta_params"):  # a limit on θ's size, checked before any work
         estimator.check_meta_params(meta_params)
-    configured = OUTER_OPTIMIZERS[trainer.outer_optimizer](meta_params.values(), lr=trainer.outer_lr)
+    configured, scheduler = build_outer(trainer, meta_params.values())
     optimizer = _outer_optimizer(task, meta_params, configured)
     step, wall, run_id = 0, 0.0, None
     if has_checkpoint(run_dir):
         checkpoint = load_checkpoint(run_dir)
         _check_same_run(checkpoint, choices, meta_params, run_dir)
         step, wall, run_id = _restore(checkpoint, meta_params, optimizer, generator, estimator, Resample(task, device))
-        # The lr asked for now wins over the saved one: lowering it after a divergence must take effect.
-        for group in configured.param_groups:
-            group["lr"] = trainer.outer_lr
+        restore_outer(configured, scheduler, checkpoint.get("scheduler"), trainer)
     world.broadcast(meta_params)  # identical already (same seed, same checkpoint): made certain, once
     tracker = build(cfg.logger) if world.main else NullTracker()
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", resume_step=step) if world.main else None
@@ -58,54 +64,72 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
     failed, peak = True, None
     try:
         tracker.start(_plain(cfg), run_dir, run_name, default_group, run_id)
+        log.info(f"{'resuming at meta-step ' + str(step) if step else 'meta-training'}: {choices['task']} × "
+                 f"{choices['estimator']} ({choices['backbone']}, {choices['data']}), {trainer.meta_steps} meta-steps, "
+                 f"run dir {run_dir}")
+        meta_loss_lines = MetaLossLines(log, trainer.meta_steps)
         with stop_on_signals() as stop:
             bar = tqdm(range(step, trainer.meta_steps), initial=step, total=trainer.meta_steps,
                        desc="meta-train", disable=not (trainer.progress and world.main))
             previous = None  # the run before the last outer step: where a divergence rolls back to
             for step in bar:
-                current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker))
-                started = time.perf_counter()
+                current = snapshot(_checkpoint(choices, step, wall, meta_params, optimizer, scheduler, generator,
+                                               estimator, tracker))
+                started, lr = time.perf_counter(), outer_lr(configured)  # the lr of this step's outer step
                 try:
                     meta_loss, metrics, step_peak = meta_step(task, estimator, meta_params, optimizer, generator,
                                                                trainer, world, measure=peak is None)
                 except NonFinite:  # θ as this step found it is where the run went wrong
                     raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
                                    run_dir, save) from None
+                scheduler.step()
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1
                 bar.set_postfix(meta_loss=f"{meta_loss:.4f}")
-                record = {"step": done, "meta_loss": meta_loss, **_floats(metrics), "wall_seconds": wall,
-                          **_logged_values(task, meta_params)}
+                learned = _logged_values(task, meta_params)
+                record = {"step": done, "meta_loss": meta_loss, "outer_lr": lr, **_floats(metrics),
+                          "wall_seconds": wall, **learned}
                 evaluating = trainer.eval_every and done % trainer.eval_every == 0 and done < trainer.meta_steps
+                validated = {}
                 if evaluating and world.main:  # model selection: on validation data where the task has it
                     validate = task.validate if hasattr(task, "validate") else task.evaluate
-                    record.update(validate(meta_params, eval_generator(trainer.seed, device)))
+                    validated = validate(meta_params, eval_generator(trainer.seed, device))
+                    record.update(validated)
+                    log.info(f"meta-step {done}: "
+                             + ", ".join(f"{key} {value:.4g}" for key, value in validated.items()))
+                meta_loss_lines.add(done, meta_loss, lr)
                 if (evaluating or done % trainer.log_every == 0) and world.main:
                     metrics_file.write(record)
-                    tracker.log(done, record)
+                    tracker.log(done, record, learned, validated)
                 stopping = world.max(stop.signal or 0)  # a signal to any rank stops all after this step
                 if done % trainer.checkpoint_every == 0 or done == trainer.meta_steps or stopping:
                     if not finite(meta_params.values()):  # this step's own outer step overshot
                         raise diverged("θ", step, current, task, optimizer, trainer, run_dir, save)
-                    save(_checkpoint(choices, done, wall, meta_params, optimizer, generator, estimator, tracker))
+                    save(_checkpoint(choices, done, wall, meta_params, optimizer, scheduler, generator, estimator,
+                                     tracker))
                 if stopping:
-                    _stop(stop, stopping, done, run_dir)
+                    _stop(stop, stopping, done, run_dir, tracker, choices)
                 previous = current
             step = trainer.meta_steps
         # A signal after the last step's checkpoint: stop before the final evaluation.
         if stopping := world.max(stop.signal or 0):
-            _stop(stop, stopping, step, run_dir)
+            _stop(stop, stopping, step, run_dir, tracker, choices)
         bar.close()
         if not world.main:
             failed = False
             return None
-        results = task.evaluate(meta_params, eval_generator(trainer.seed, device))
-        if hasattr(task, "validate"):  # the summary shows the score used for model selection beside the test's
-            results = {**task.validate(meta_params, eval_generator(trainer.seed, device)), **results}
+        tested = task.evaluate(meta_params, eval_generator(trainer.seed, device))
+        # The summary shows the score used for model selection beside the test's.
+        validated = {}
+        if hasattr(task, "validate"):
+            validated = task.validate(meta_params, eval_generator(trainer.seed, device))
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)
-        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size)
+        results = Results(tested, validated, _logged_values(task, meta_params))
+        summary = finish_run(cfg, choices, run_dir, step, wall, peak, device, results, tracker, world.size,
+                             objective)
+        tracker.log_checkpoint(run_dir, step, choices)
         failed = False
         return summary
     finally:
@@ -161,7 +185,7 @@ def _restore(checkpoint: dict, meta_params, optimizer, generator, estimator,
     return checkpoint["step"], checkpoint["wall_seconds"], checkpoint["wandb_id"]
 
 
-def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimator, tracker) -> dict:
+def _checkpoint(choices, step, wall, meta_params, optimizer, scheduler, generator, estimator, tracker) -> dict:
     return {
         "estimator": estimator.state_dict() if hasattr(estimator, "state_dict") else None,
         "task": choices["task"],
@@ -169,6 +193,7 @@ def _checkpoint(choices, step, wall, meta_params, optimizer, generator, estimato
         "wall_seconds": wall,
         "meta_params": {name: value.detach() for name, value in meta_params.items()},
         "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),  # plain numbers, for torch's schedules
         "generator": generator.get_state(),
         "wandb_id": tracker.run_id,
     }
@@ -180,6 +205,7 @@ def _saver(run_dir: Path, world: World):
         whole = gathered(state, world)
         if world.main:
             save_checkpoint(run_dir, whole)
+            log.info(f"checkpoint of meta-step {whole['step']} saved", extra=FILE_ONLY)
     return save
 
 
@@ -202,9 +228,11 @@ def _plain(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path) -> NoReturn:
-    """After the checkpoint of `step`: say how to continue, and hand the signal on."""
-    print(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
-          f"continue with `{resume_command(run_dir)}`", flush=True)
+def _stop(stop: StopRequest, signum: int, step: int, run_dir: Path, tracker, choices: dict) -> NoReturn:
+    """After the checkpoint of `step`: keep it on the dashboard too, say how to continue, and hand
+    the signal on."""
+    tracker.log_checkpoint(run_dir, step, choices)
+    log.info(f"stopped by signal {signum} after meta-step {step}; checkpoint saved: "
+             f"continue with `{resume_command(run_dir)}`")
     stop.hand_over(signum)
     raise SystemExit(128 + signum)

@@ -22,17 +22,19 @@ def test_every_group_has_options():
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
 def test_every_option_composes_with_no_missing_value(compose_config, group, option):
     cfg = compose_config("train", [f"{group}={option}"])
-    node = cfg if group == "experiment" else cfg[group]
+    global_package = group in ("experiment", "hparams_search")  # `# @package _global_`: keys anywhere
+    node = cfg if global_package else OmegaConf.select(cfg, group.replace("/", "."))
     # Every knob has a value: OmegaConf raises on a missing (???) one when it is read.
     for key in node:
         node[key]
-    assert node.get("_target_") or group == "experiment"
+    assert node.get("_target_") or global_package
 
 
 @pytest.mark.parametrize(("group", "option"), [(group, option) for group, option in GROUP_OPTIONS if group in SCHEMAS])
 def test_the_schema_an_option_names_first_is_the_one_it_composes_to(compose_config, group, option):
     """What the matrices read of an option without composing it (its declarations) is what a run gets."""
-    assert OmegaConf.get_type(compose_config("train", [f"{group}={option}"])[group]) is schema_of(group, option)
+    node = OmegaConf.select(compose_config("train", [f"{group}={option}"]), group.replace("/", "."))
+    assert OmegaConf.get_type(node) is schema_of(group, option)
 
 
 @pytest.mark.parametrize("option", options("estimator"))

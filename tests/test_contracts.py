@@ -14,7 +14,7 @@ from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.forward import Forward
 from metaopt_cli.estimators.protocol import Estimator
 from metaopt_cli.tasks.influence import InfluenceBalancing
-from metaopt_cli.tasks.protocol import CAPABILITIES, OnlyWith, Task, declared
+from metaopt_cli.tasks.protocol import CAPABILITIES, OnlyWith, Task, declared, for_data
 from conftest import assert_user_error, read_json, run_in_process
 
 TASKS = options("task")
@@ -33,6 +33,10 @@ def test_every_task_keeps_the_task_protocol(task):
     assert lacking <= {f"no_{capability}" for capability in CAPABILITIES}
     for capability in CAPABILITIES:
         assert isinstance(declared(cls, f"no_{capability}"), (str, OnlyWith, type(None)))
+    for kind in declared(cls, "data_kinds") or (None,):  # a sweeper's default objective, for each kind of data
+        objective = for_data(declared(cls, "default_objective"), kind)
+        assert objective.direction in ("minimize", "maximize")
+        assert objective.key in for_data(declared(cls, "reported_metrics"), kind)
 
 
 @pytest.mark.parametrize("estimator", options("estimator"))
@@ -177,6 +181,22 @@ def test_every_task_trains_bare(tmp_path, task):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
     assert (summary["task"], summary["estimator"]) == (task, declared(task_class(task), "default_estimator"))
+    _reports_what_it_declares(task_class(task), "classification", summary)
+
+
+def _reports_what_it_declares(cls: type, kind: str, summary: dict) -> None:
+    """What trainer.objective may name is in the summary, and the default objective among it."""
+    kind = kind if declared(cls, "data_kinds") else None
+    reported = for_data(declared(cls, "reported_metrics"), kind)
+    assert set(reported) <= set(summary), set(reported) - set(summary)
+    assert summary["objective"] == for_data(declared(cls, "default_objective"), kind).key in reported
+
+
+def test_maml_reports_what_it_declares_for_a_regression(tmp_path):
+    result = run_in_process(["train", "experiment=maml_sinusoid", "trainer.meta_steps=1", "trainer.progress=false",
+                             "logger=none", "hydra.run.dir=run", *SMALL_EVALUATION["maml"]], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _reports_what_it_declares(task_class("maml"), "regression", read_json(tmp_path / "run" / "summary.json"))
 
 
 def test_list_prints_both_matrices_on_a_100_column_terminal(tmp_path):

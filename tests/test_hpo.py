@@ -14,7 +14,9 @@ from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.forward import Forward
 from metaopt_cli.estimators.implicit import Implicit
 from metaopt_cli.estimators.tbptt import TBPTT
-from metaopt_cli.tasks.hpo.evaluate import _best_trial
+from metaopt_cli.tasks.hpo.bayes_opt import tpe_minimum
+from metaopt_cli.tasks.hpo.evaluate import REPORTED, _best_trial, evaluate_hyperparams
+from metaopt_cli.tasks.hpo.search_space import RANGES, searched
 from metaopt_cli.tasks.hpo.task import HPO
 
 from conftest import assert_user_error, read_json, run_in_process, train_whole_and_resumed
@@ -120,12 +122,63 @@ def test_random_search_never_picks_a_diverged_trial():
     assert best["log_lr"].exp().item() == pytest.approx(0.1)
 
 
+def test_tpe_improves_on_its_first_trial_and_repeats_itself_for_a_seed():
+    """A bowl in log-lr and momentum, with a cliff where a run would diverge: TPE's best beats
+    its first (random) trial, never sits on the cliff, and the same seed gives the same trials."""
+    tried = []
+
+    def loss(point):
+        if point["lr"] > 0.5:
+            return math.nan
+        return (math.log(point["lr"]) - math.log(0.05)) ** 2 + (point["momentum"] - 0.9) ** 2
+
+    def losses(points, tried):
+        tried += points
+        return [loss(point) for point in points]
+
+    ranges = {name: RANGES[name] for name in ("lr", "momentum")}
+    tried, again = [], []
+    best = tpe_minimum(ranges, 60, seed=3, losses=lambda points: losses(points, tried))
+    assert len(tried) == 60 and loss(best) < loss(tried[0]) and best["lr"] <= 0.5
+    assert tpe_minimum(ranges, 60, seed=3, losses=lambda points: losses(points, again)) == best and again == tried
+
+
+@pytest.mark.parametrize(("learned", "schedule", "names"), [
+    (["lr"], "inverse_decay", ("lr", "decay")),
+    (["lr", "weight_decay"], "per_step", ("lr", "weight_decay")),
+    (["momentum"], "constant", ("momentum",)),
+])
+def test_the_searches_search_the_learned_hyperparameters(learned, schedule, names):
+    task = float64_task(hyperparams=learned, schedule=schedule, per_layer_weight_decay=False)
+    assert searched(task.hyperparams) == names
+
+
+def test_evaluation_reports_tpe_beside_random_search_at_the_same_budget():
+    """Every declared figure, finite; TPE's trials and inner steps are random search's; the same
+    evaluation generator gives the same figures."""
+    task = float64_task()
+
+    def evaluation():
+        torch.set_default_dtype(torch.float64)
+        try:
+            return evaluate_hyperparams(task, task.init_meta_params(None), torch.Generator().manual_seed(1))[0]
+        finally:
+            torch.set_default_dtype(torch.float32)
+
+    results = evaluation()
+    assert set(REPORTED) <= set(results)
+    assert all(math.isfinite(results[name]) for name in REPORTED if name.startswith("bayes_opt"))
+    assert results["bayes_opt_trials"] == results["random_search_trials"] == 3
+    assert results["bayes_opt_inner_steps"] == results["random_search_inner_steps"] == 3 * 6
+    assert evaluation() == results
+
+
 @pytest.mark.slow
 def test_train_reports_the_protocol_and_plots_the_schedule(tmp_path):
     result = run_in_process(["train", *HPO_TINY, "estimator=backprop", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "run" / "summary.json")
-    for prefix in ("learned", "initial", "random_search"):
+    for prefix in ("learned", "initial", "random_search", "bayes_opt"):
         for name in ("val_loss", "test_loss", "test_acc"):
             assert math.isfinite(summary[f"{prefix}_{name}"]), (prefix, name)
     assert summary["random_search_trials"] == 4 and summary["random_search_inner_steps"] == 4 * 20

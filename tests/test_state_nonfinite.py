@@ -1,5 +1,6 @@
 """A run whose meta-loss turns non-finite stops with one line naming the knob, and keeps the
 checkpoint from before the outer step that overshot, so that lowering the knob and resuming goes on."""
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -29,6 +30,7 @@ def test_an_overshooting_outer_step_is_rolled_back_and_a_lower_lr_resumes(tmp_pa
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert read_json(run_dir / "summary.json")["steps"] == 6
     assert [line.count('"step"') for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1] * 6
+    assert {json.loads(line)["outer_lr"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()} == {0.01}
 
 
 def test_a_divergence_before_any_outer_step_names_the_inner_step_and_keeps_nothing(tmp_path):

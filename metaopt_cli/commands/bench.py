@@ -1,6 +1,7 @@
 """`metaopt bench [overrides]`: seconds and peak memory of one meta-gradient estimate per
 estimator, as the horizon K grows."""
 import json
+import logging
 from pathlib import Path
 
 import hydra
@@ -16,7 +17,11 @@ from ..precision import estimate_at
 from ..pictures import run_title, titled_pictures
 from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
+from ..tracking.command_run import command_run
+from ..tracking.curves import bench_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="bench")
@@ -43,15 +48,18 @@ def main(cfg: DictConfig) -> None:
                         torch.Generator(device).manual_seed(trainer.seed + 1))
                     rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
                 else:
-                    bar.write(f"skipped {name} at K={horizon}: {reason}")
+                    log.info(f"skipped {name} at K={horizon}: {reason}")
                 bar.update()
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     with titled_pictures(run_title(choices, estimator=", ".join(names))):
         save_bench_plot(rows, out_dir / "bench.png")
-    print(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
+    log.info(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
     cells = [[row["estimator"], str(row["horizon"]), f"{row['seconds']:.4f}", mebibytes(row["peak_mem_bytes"])]
              for row in rows]
-    print(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
-    print(f"run dir  {out_dir}")
+    log.info(format_table(["estimator", "K", "seconds", "peak MiB"], cells))
+    log.info(f"run dir  {out_dir}")
+    with command_run(cfg, "bench") as tracker:
+        tracker.log_curves(None, bench_curves(rows))
+        tracker.log_pictures(None, [out_dir / "bench.png"])

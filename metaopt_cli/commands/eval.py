@@ -3,6 +3,7 @@
 eval.json and the task's pictures go into the run's own `eval/` folder (cli.py makes it Hydra's
 run dir, without a `.hydra/` of its own, so the run's is never touched), and the pictures to
 the run's W&B run where it logged to one."""
+import logging
 from pathlib import Path
 
 import hydra
@@ -18,6 +19,10 @@ from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
 from ..write_faults import writing
+
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
@@ -41,7 +46,7 @@ def main(run_cfg: DictConfig) -> None:
     try:
         # The training run's own W&B run, continued: its pictures and its evaluation side by side.
         tracker.start(OmegaConf.to_container(run_cfg, resolve=True), out_dir, f"eval:{run_dir.name}",
-                      f"{choices['task']}-{choices['estimator']}", checkpoint.get("wandb_id"))
+                      f"{choices['task']}-{choices['estimator']}", checkpoint.get("wandb_id"), job_type="eval")
         with showing_progress(run_cfg.trainer.progress):
             results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
         report = {**{group: choices[group] for group in REPORTED_GROUPS},
@@ -50,8 +55,8 @@ def main(run_cfg: DictConfig) -> None:
             (out_dir / "eval.json").write_text(strict_json(report))
         with titled_pictures(run_title(choices)), writing(out_dir):
             pictures = task.save_pictures(meta_params, run_dir, out_dir)
-        tracker.log_pictures(checkpoint["step"], pictures)
+        tracker.log_pictures(None, pictures)  # after the run's last step
         failed = False
     finally:
         tracker.finish(failed)
-    print(format_summary(report, out_dir))
+    log.info(format_summary(report, out_dir))

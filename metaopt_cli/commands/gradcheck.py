@@ -1,6 +1,7 @@
 """`metaopt gradcheck [overrides]`: each estimator's draws against the exact meta-gradient,
 at the task's initial meta-parameters."""
 import json
+import logging
 from pathlib import Path
 
 import hydra
@@ -17,9 +18,13 @@ from ..precision import estimate_at, matmuls
 from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..timing import timed
+from ..tracking.command_run import command_run
+from ..tracking.curves import gradcheck_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
 
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="gradcheck")
@@ -60,13 +65,15 @@ def main(cfg: DictConfig) -> None:
                          **_measure(draw, exact, 1, device, bar)})
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "gradcheck.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, each estimator in "
-          f"{Precision(trainer.precision).name} against {options.reference} in fp32 ──")
-    print(_table(rows[:len(names)], {name: reason for name, (_, reason) in usable.items()}))
+    log.info(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, each estimator in "
+             f"{Precision(trainer.precision).name} against {options.reference} in fp32 ──")
+    log.info(_table(rows[:len(names)], {name: reason for name, (_, reason) in usable.items()}))
     if precisions:
-        print(f"── {options.reference}'s meta-gradient at each precision, against fp32's ──")
-        print(_precision_table(rows[len(names):]))
-    print(f"run dir  {out_dir}")
+        log.info(f"── {options.reference}'s meta-gradient at each precision, against fp32's ──")
+        log.info(_precision_table(rows[len(names):]))
+    log.info(f"run dir  {out_dir}")
+    with command_run(cfg, "gradcheck") as tracker:
+        tracker.log_curves(None, gradcheck_curves(rows))
 
 
 def _row(estimator: str, reference: str, kind, samples: int) -> dict:

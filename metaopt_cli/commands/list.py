@@ -16,8 +16,9 @@ WIDTH = 100  # a terminal's columns; notes wrap to it
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="list")
 def main(cfg: DictConfig) -> None:
     print("config groups (choose with group=option):")
+    width = max(map(len, GROUPS)) + 1
     for group in GROUPS:
-        print(_wrapped(f"  {group:10s} {', '.join(options(group)) or '(none yet)'}", 13))
+        print(_wrapped(f"  {group:{width}s}{', '.join(options(group)) or '(none yet)'}", width + 2))
     tasks = options("task")
     print()
     print("\n".join(task_by_estimator(tasks, options("estimator"))))

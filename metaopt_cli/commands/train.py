@@ -1,4 +1,5 @@
 """`metaopt train [overrides]` and `metaopt train resume=<run dir>`."""
+import math
 import os
 import sys
 from contextlib import nullcontext
@@ -18,14 +19,16 @@ from ..pictures import run_title, titled_pictures
 from ..progress import showing_progress
 from ..run_config import record_overrides, resume_command
 from ..run_lock import run_lock
-from ..sweep import reports_job_errors
+from ..objective import objective_value
+from ..sweep import JobFailed, reports_job_errors
 from ..trainer import train
 from ..write_faults import writing
 
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="train")
 @reports_job_errors
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | JobFailed | None:
+    """The run's objective (trainer.objective), for a sweeper; None on ranks other than 0."""
     # With resume=, the command line composed the run's own config and made its folder Hydra's
     # run dir (cli.py), so a resumed run is configured and placed like a new one.
     hydra_cfg = HydraConfig.get()
@@ -47,12 +50,20 @@ def main(cfg: DictConfig) -> None:
                 showing_progress(cfg.trainer.progress and world.main), titled_pictures(run_title(choices)):
             if cfg.resume and world.main:
                 record_overrides(run_dir, list(hydra_cfg.overrides.task))
-            train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
+            summary = train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)
     except LostRank as error:
         _lost(error, world, run_dir)
     finally:
         if joining:
             distributed.leave()
+    if summary is None:
+        return None
+    value = objective_value(summary, summary["objective"])
+    if math.isnan(value) and hydra_cfg.mode == RunMode.MULTIRUN:
+        # Optuna's sweeper fails on a NaN, and a sweep must go on: a failed trial, reported at the end.
+        return JobFailed(f"its objective {summary['objective']} is {summary.get(summary['objective'])}, which a "
+                         "sweeper cannot rank (its summary.json holds the run's other figures)")
+    return value
 
 
 def _lost(error: LostRank, world: distributed.World, run_dir: Path) -> NoReturn:

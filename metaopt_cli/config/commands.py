@@ -39,11 +39,14 @@ class TrainerConfig:
     device: str = MISSING  # auto picks CUDA when present
     meta_batch: int = MISSING
     outer_lr: float = MISSING
-    outer_optimizer: str = MISSING  # adam | sgd
+    outer_optimizer: Any = MISSING  # the group trainer/outer_optimizer: config/outer.py
+    outer_scheduler: Any = MISSING  # the group trainer/outer_scheduler: stepped once per meta-step
     progress: bool = MISSING
     dtype: DType = MISSING
     precision: Precision = MISSING
     compile: Compile = MISSING
+    # The summary key `metaopt train` returns to a sweeper (metaopt_cli/objective.py); null: the task's default.
+    objective: Optional[str] = MISSING
 
 
 @dataclass

@@ -10,10 +10,11 @@ from importlib.resources import files
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from . import backbones, commands, data, estimators, tasks
+from . import backbones, commands, data, estimators, outer, tasks
 
 # The config groups users choose from, in the order `metaopt list` shows them.
-GROUPS = ("task", "estimator", "backbone", "data", "logger", "experiment")
+GROUPS = ("task", "estimator", "backbone", "data", "logger", "trainer/outer_optimizer", "trainer/outer_scheduler",
+          "experiment", "hparams_search")
 
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,
@@ -40,6 +41,12 @@ SCHEMAS = {
         "omniglot": data.OmniglotConfig,
         "cifar_fs": data.CifarFSConfig,
         "miniimagenet": data.MiniImageNetConfig,
+    },
+    "trainer/outer_optimizer": {"adam": outer.AdamConfig, "adamw": outer.AdamWConfig, "sgd": outer.SGDConfig},
+    "trainer/outer_scheduler": {
+        "constant": outer.ConstantConfig,
+        "step": outer.StepConfig,
+        "cosine": outer.CosineConfig,
     },
     "task": {
         "distill": tasks.DistillConfig,

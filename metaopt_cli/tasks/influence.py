@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..estimators.problem import Tensors
 from ..pictures import save_figure
 from ..tracking.metrics_file import read_records
+from .protocol import Objective
 
 
 class InfluenceBalancing:
@@ -22,6 +23,8 @@ class InfluenceBalancing:
     data_kinds = ()  # the system is its own data
     no_inner_objective = ("the linear system is not an optimisation, so it has no inner objective for the implicit "
                           "function theorem")
+    reported_metrics = ("theta", "optimal_theta", "steady_state_loss")
+    default_objective = Objective("steady_state_loss", "minimize")  # θ's own loss: the system has no data to hold out
 
     def __init__(self, horizon: int, dim: int, positive: int, init_theta: float, device: torch.device):
         if not 0 < positive < dim:

@@ -32,6 +32,19 @@ class OnlyWith:
         return f"{self.reason.format(others=', '.join(others))}: set {self.setting}" if others else None
 
 
+@dataclass(frozen=True)
+class Objective:
+    """A summary key that a sweeper optimises (trainer.objective), and which way."""
+
+    key: str
+    direction: str  # minimize | maximize, as Optuna's sweeper spells hydra.sweeper.direction
+
+
+# What a task reports may depend on the kind of data it learns from (accuracy on classes, squared
+# error on a regression): a declaration below may then be a dict from data kind to its value.
+PerKind = dict[str, Any]
+
+
 # What an estimator may need of a task (its `needs_<capability>`, estimators/protocol.py), most
 # specific first, each with the capability it presupposes: a task without an inner loop has no
 # inner objective, and one without an inner objective no inner optimum.
@@ -58,6 +71,12 @@ class Task(Protocol):
     no_inner_objective: ClassVar[str | OnlyWith | None] = None
     no_inner_optimum: ClassVar[str | OnlyWith | None] = None
     no_forward_mode: ClassVar[str | None] = None
+    # The names that `evaluate` and `validate` report together, whatever the settings (a knob may
+    # add more): the keys trainer.objective may name. Per data kind where they differ.
+    reported_metrics: ClassVar[tuple[str, ...] | PerKind]
+    # What a sweeper optimises unless trainer.objective names another: a validation figure where
+    # the task has one, since a sweeper choosing by a test figure would fit the test split.
+    default_objective: ClassVar[Objective | PerKind]
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         """θ before meta-training."""
@@ -85,6 +104,11 @@ class Task(Protocol):
 def declared(task: type, name: str) -> Any:
     """A task class's declaration `name`, or the protocol's default where it has none."""
     return getattr(task, name) if hasattr(task, name) else getattr(Task, name)
+
+
+def for_data(declaration: Any, kind: str | None) -> Any:
+    """A declaration as it holds for data of `kind` (None: the task takes no data)."""
+    return declaration[kind] if isinstance(declaration, dict) else declaration
 
 
 def lacks(task: type, capability: str) -> str | OnlyWith | None:

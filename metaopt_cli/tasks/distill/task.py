@@ -11,6 +11,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
+from ..protocol import Objective
 from .evaluate import evaluate_distilled, evaluate_random_real
 from .picture import save_distilled_picture
 from .problem import DistillProblem
@@ -23,6 +24,11 @@ class Distill:
     inner_step_knob = "task.inner_lr"
     no_inner_optimum = ("distillation trains each fresh network for a fixed K steps and stops far from any inner "
                         "optimum, so the implicit function theorem does not apply")
+    reported_metrics = ("distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc",
+                        "random_real_test_acc_std", "random_real_lr")
+    # Its evaluation reports the test split only, so a sweeper ranks by that: hold out a test
+    # set of your own before trusting a swept distillation.
+    default_objective = Objective("distilled_test_acc", "maximize")
 
     def __init__(
         self,
@@ -74,6 +80,10 @@ class Distill:
         batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)
         init_params = sample_inits(self.make_net, count, generator, device)
         return DistillProblem(self.net, self.synthetic, init_params, train.x[batch], train.y[batch], self.horizon)
+
+    def log_values(self, meta_params: Tensors) -> dict[str, float]:
+        """The learned inner learning rate, as the lr itself (θ holds its log)."""
+        return {"inner_lr": meta_params["log_lr"].exp().item()} if self.synthetic.learn_lr else {}
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         return {

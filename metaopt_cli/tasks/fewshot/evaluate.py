@@ -8,7 +8,12 @@ from torch.func import vmap
 from ...estimators.problem import Tensors
 from ...estimators.unroll import unroll
 from ...progress import progress
+from ..protocol import Objective
 from .losses import mean_ci95, task_score
+
+# What the protocol reports on classes, meta-val (validate) and meta-test (evaluate) together.
+CLASSIFICATION_METRICS = ("val_acc", "val_acc_ci95", "test_acc", "test_acc_ci95")
+VAL_ACC = Objective("val_acc", "maximize")
 
 CHUNK = 50  # episodes adapted at once: memory against speed
 

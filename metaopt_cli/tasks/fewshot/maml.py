@@ -12,7 +12,8 @@ from ...config.tasks import Batching
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
-from .evaluate import evaluate_adaptation
+from ..protocol import Objective
+from .evaluate import CLASSIFICATION_METRICS, VAL_ACC, evaluate_adaptation
 from .losses import check_test_episodes
 from .maml_problem import LR_PREFIX, MAMLProblem
 from .picture import save_sinusoid_picture
@@ -22,6 +23,10 @@ class MAML:
     default_estimator = "backprop"  # second-order MAML, as published
     data_kinds = ("classification", "few_shot", "regression")
     inner_step_knob = "task.inner_lr"
+    reported_metrics = {"classification": CLASSIFICATION_METRICS, "few_shot": CLASSIFICATION_METRICS,
+                        "regression": ("val_mse", "val_mse_ci95", "test_mse", "test_mse_ci95", "pre_adapt_test_mse",
+                                       "pre_adapt_test_mse_ci95")}
+    default_objective = {"classification": VAL_ACC, "few_shot": VAL_ACC, "regression": Objective("val_mse", "minimize")}
 
     def __init__(
         self,

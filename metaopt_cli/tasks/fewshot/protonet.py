@@ -15,6 +15,7 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from ...progress import progress
+from .evaluate import CLASSIFICATION_METRICS, VAL_ACC
 from .losses import check_test_episodes, mean_ci95
 from .source import EpisodeSource
 
@@ -26,6 +27,8 @@ class ProtoNet:
     data_kinds = ("classification", "few_shot")
     no_inner_loop = "Prototypical Networks have no inner loop to truncate"
     no_inner_optimum = "Prototypical Networks have no inner loop, so no inner optimum"
+    reported_metrics = CLASSIFICATION_METRICS
+    default_objective = VAL_ACC
 
     def __init__(self, data, make_backbone: Callable[..., nn.Module], device: torch.device, ways: int, shots: int,
                  queries: int, test_episodes: int, split_seed: int):

@@ -1,10 +1,12 @@
 """The protocol of hyperparameter optimisation: retrain from scratch with the learned
-hyperparameters on several seeds, beside the initial ones and random search.
+hyperparameters on several seeds, beside the initial ones, random search and Bayesian
+optimisation (TPE).
 
-Random search draws `random_search_trials` settings of the learned hyperparameters, trains one
-run of K steps with each (trials × K inner steps, the budget to compare meta-training's with),
-keeps the best on validation and retrains it on the same seeds as the others. Every retraining
-shares one seed, so the three differ only in their hyperparameters.
+Both searches get the same budget: `random_search_trials` trials, each one run of K steps
+(trials × K inner steps, the budget to compare meta-training's with, which an experiment sets
+to match its estimator's). Random search draws its settings at once; TPE chooses each from the
+ones before it. Each keeps its best on validation, retrained on the same seeds as the others.
+Every retraining shares one seed, so the four differ only in their hyperparameters.
 """
 import math
 
@@ -14,36 +16,45 @@ from torch.func import vmap
 from ...estimators.problem import Tensors
 from ...functional import split_scores, unprefixed
 from ...progress import progress
+from . import search_space
+from .bayes_opt import tpe_minimum
 from .problem import WEIGHTS
+from .search_space import RANGES, searched
 
-# Random search's ranges: log-uniform learning rate and weight decay, uniform momentum and decay power.
-SEARCH_LR = (1e-3, 1.0)
-SEARCH_MOMENTUM = (0.0, 0.99)
-SEARCH_WEIGHT_DECAY = (1e-6, 1e-2)
-SEARCH_DECAY = (0.0, 3.0)
+# The hyperparameters scored, and the searches among them (given the same budget).
+SCORED = ("learned", "initial", "random_search", "bayes_opt")
+SEARCHES = ("random_search", "bayes_opt")
+SCORES = ("val_loss", "val_acc", "test_loss", "test_acc")
+# What evaluate_hyperparams reports whatever the settings (the schedule adds its own values).
+REPORTED = (*(f"{who}_{score}{stat}" for who in SCORED for score in SCORES for stat in ("", "_std")),
+            *(f"{search}_{count}" for search in SEARCHES for count in ("trials", "inner_steps")),
+            *(f"{who}_{name}" for who in ("learned", *SEARCHES) for name in ("lr", "momentum", "weight_decay")))
 
 
-def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator) -> tuple[dict[str, float], dict]:
+    """The figures, and the settings scored ({"learned": θ, "initial": …, "random_search": its best, …})."""
     seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
     with torch.no_grad():
         initial = task.hyperparams.init_meta_params(task.device)
         trials = _random_settings(task, generator)
         best = _best_trial(task, trials, generator)
+        bayes_opt = _bayes_opt(task, generator)
+        settings = {"learned": meta_params, "initial": initial, "random_search": best, "bayes_opt": bayes_opt}
         results = {}
-        for prefix, setting in (("learned", meta_params), ("initial", initial), ("random_search", best)):
-            scores = _retrained_scores(task, setting, torch.Generator(generator.device).manual_seed(seed),
+        for prefix, chosen in settings.items():
+            scores = _retrained_scores(task, chosen, torch.Generator(generator.device).manual_seed(seed),
                                        f"evaluate: {prefix} hyperparameters")
             results.update({f"{prefix}_{name}": value for name, value in scores.items()})
-    results["random_search_trials"] = task.random_search_trials
-    results["random_search_inner_steps"] = task.random_search_trials * task.hyperparams.horizon
-    for prefix, setting in (("learned", meta_params), ("random_search", best)):
-        readable = task.hyperparams.readable(task.hyperparams.complete(setting))
+    for search in SEARCHES:
+        results[f"{search}_trials"] = task.random_search_trials
+        results[f"{search}_inner_steps"] = task.random_search_trials * task.hyperparams.horizon
+    for prefix in ("learned", *SEARCHES):
+        readable = task.hyperparams.readable(task.hyperparams.complete(settings[prefix]))
         results.update({f"{prefix}_{name}": value for name, value in readable.items()})
-    return results
+    return results, settings
 
 
-def _retrained_scores(task, setting: Tensors, generator: torch.Generator,
-                      desc: str = "evaluate: retraining") -> dict[str, float]:
+def _retrained_scores(task, setting: Tensors, generator: torch.Generator, desc: str) -> dict[str, float]:
     """Validation and test loss and accuracy after K steps from `eval_seeds` fresh networks: mean and std."""
     weights = _trained_weights(task.sample(generator, task.eval_seeds), setting, desc)
     val_loss, val_acc = split_scores(task.net, weights, task.data.val.x, task.data.val.y)
@@ -58,17 +69,40 @@ def _retrained_scores(task, setting: Tensors, generator: torch.Generator,
 
 def _best_trial(task, trials: Tensors, generator: torch.Generator) -> Tensors:
     """The trial whose run ends with the lowest validation loss; all trials train at once."""
-    problem = task.sample(generator, 1)
     desc = f"evaluate: random search, {task.random_search_trials} trials at once"
-    weights = vmap(lambda setting: _trained_weights(problem, setting, desc))(trials)
-    val = task.data.val
-    val_loss = vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
+    val_loss = _val_losses(task, task.sample(generator, 1), trials, desc)
     # A diverged run scores nan or inf; it must never be the best.
     best = int(torch.nan_to_num(val_loss, nan=math.inf).argmin())
     return {name: value[best] for name, value in trials.items()}
 
 
-def _trained_weights(problem, setting: Tensors, desc: str = "evaluate: training") -> Tensors:
+def _val_losses(task, problem, trials: Tensors, desc: str) -> torch.Tensor:
+    """The validation loss after one run of K steps with each of the stacked settings, from the
+    problem's one initialisation and minibatches."""
+    weights = vmap(lambda setting: _trained_weights(problem, setting, desc))(trials)
+    val = task.data.val
+    return vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
+
+
+def _bayes_opt(task, generator: torch.Generator) -> Tensors:
+    """TPE's best of `random_search_trials` trials, each one run of K steps from the same
+    initialisation and minibatches (a problem of its own), scored by its validation loss."""
+    seed = int(torch.randint(2**31 - 1, (), generator=generator, device=generator.device))
+    problem = task.sample(generator, 1)
+    bar = progress(desc="evaluate: TPE, trials", total=task.random_search_trials)  # TPE asks one trial after another
+
+    def val_losses(points: list[dict[str, float]]) -> list[float]:
+        stacked = _stacked([search_space.setting(task, point) for point in points])
+        losses = _val_losses(task, problem, stacked, "evaluate: TPE, a trial").tolist()
+        bar.update(len(points))
+        return losses
+
+    ranges = {name: RANGES[name] for name in searched(task.hyperparams)}
+    with bar:
+        return search_space.setting(task, tpe_minimum(ranges, task.random_search_trials, seed, val_losses))
+
+
+def _trained_weights(problem, setting: Tensors, desc: str) -> Tensors:
     state = problem.init(setting)
     for t in progress(range(problem.horizon), desc):
         state = problem.step(setting, state, t)
@@ -76,25 +110,19 @@ def _trained_weights(problem, setting: Tensors, desc: str = "evaluate: training"
 
 
 def _random_settings(task, generator: torch.Generator) -> Tensors:
-    """`random_search_trials` draws of the learned hyperparameters, stacked, in meta-parameter form
-    (a per-step schedule is searched as a constant learning rate)."""
-    hp, count = task.hyperparams, task.random_search_trials
+    """`random_search_trials` draws of the learned hyperparameters, stacked, in meta-parameter form."""
+    count = task.random_search_trials
 
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(count, generator=generator, device=generator.device)
+    def draw(low: float, high: float, log: bool) -> list[float]:
+        low, high = (math.log(low), math.log(high)) if log else (low, high)
+        values = low + (high - low) * torch.rand(count, generator=generator, device=generator.device)
+        return (values.exp() if log else values).tolist()
 
-    def log_uniform(low: float, high: float) -> torch.Tensor:
-        return uniform(math.log(low), math.log(high)).exp()
+    # Every range is drawn, in RANGES' order, whichever are searched: the same draws for any settings.
+    draws = {name: draw(*bounds) for name, bounds in RANGES.items()}
+    names = searched(task.hyperparams)
+    return _stacked([search_space.setting(task, {name: draws[name][trial] for name in names}) for trial in range(count)])
 
-    learned = set(hp.init_meta_params(task.device))
-    draws = zip(log_uniform(*SEARCH_LR).tolist(), uniform(*SEARCH_DECAY).tolist(),
-                uniform(*SEARCH_MOMENTUM).tolist(), log_uniform(*SEARCH_WEIGHT_DECAY).tolist())
-    settings = []
-    for lr, decay, momentum, weight_decay in draws:
-        every = hp.unconstrained(
-            lr if "lr" in hp.learned else hp.lr, decay if "lr" in hp.learned else hp.decay,
-            momentum if "momentum" in hp.learned else hp.momentum,
-            weight_decay if "weight_decay" in hp.learned else hp.weight_decay,
-        )
-        settings.append({name: every[name].to(task.device) for name in learned})
+
+def _stacked(settings: list[Tensors]) -> Tensors:
     return {name: torch.stack([s[name] for s in settings]) for name in settings[0]}

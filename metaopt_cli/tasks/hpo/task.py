@@ -11,8 +11,8 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
-from ..protocol import OnlyWith
-from .evaluate import evaluate_hyperparams
+from ..protocol import Objective, OnlyWith
+from .evaluate import REPORTED, evaluate_hyperparams
 from .hyperparams import Hyperparams
 from .picture import save_schedule_picture
 from .problem import OBJECTIVES, HPOProblem
@@ -24,6 +24,8 @@ class HPO:
     inner_step_knob = "task.lr"
     no_inner_objective = OnlyWith("hyperparams", ("weight_decay",), "implicit differentiation sees only hyperparameters "
                                   "of the inner objective (weight_decay), not {others}, which act on the optimiser's path")
+    reported_metrics = REPORTED
+    default_objective = Objective("learned_val_loss", "minimize")
 
     def __init__(
         self,
@@ -62,6 +64,8 @@ class HPO:
         decayed = tuple(name for name, _ in self.net.named_parameters()) if per_layer_weight_decay else ()
         self.hyperparams = Hyperparams(tuple(hyperparams), schedule, horizon, decay_steps, lr, decay, momentum,
                                        weight_decay, decayed)
+        self.last_results: dict[str, float] = {}  # the last evaluation's, which schedule.png draws
+        self.last_scored: dict[str, Tensors] = {}
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         return self.hyperparams.init_meta_params(self.device)
@@ -81,9 +85,13 @@ class HPO:
         return self.hyperparams.readable(self.hyperparams.complete(meta_params))
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
-        return evaluate_hyperparams(self, meta_params, generator)
+        self.last_results, self.last_scored = evaluate_hyperparams(self, meta_params, generator)
+        return self.last_results
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         path = (out_dir or run_dir) / "schedule.png"
-        save_schedule_picture(self.hyperparams, self.hyperparams.complete(meta_params), run_dir / "metrics.jsonl", path)
+        # The searches' schedules and every retrained score come from the last evaluation.
+        scored = {name: self.hyperparams.complete(setting) for name, setting in
+                  {**self.last_scored, "learned": meta_params}.items()}
+        save_schedule_picture(self.hyperparams, scored, self.last_results, run_dir / "metrics.jsonl", path)
         return [path]

@@ -13,6 +13,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
+from ..protocol import Objective
 from .rule import RULES
 from .meta_test import meta_test
 from .picture import save_meta_test_picture
@@ -28,6 +29,10 @@ class LearnedOpt:
     inner_step_knob = "task.step_mult"
     no_inner_optimum = ("a learned optimizer is judged along its whole training run, not at an inner optimum, so the "
                         "implicit function theorem does not apply")
+    reported_metrics = ("lopt_final_loss", "adam_final_loss", "sgd_final_loss", "adam_best_lr", "sgd_best_lr",
+                        "lopt_steps_to_adam", "sgd_steps_to_adam", "test_horizon")
+    # On task.scored's split (train or val) of held-out networks: never the test split.
+    default_objective = Objective("lopt_final_loss", "minimize")
 
     def __init__(
         self,

@@ -1,0 +1,1 @@
+"""`metaopt compare`: a sweep's runs read back, grouped over seeds, as one table and one picture."""
