@@ -22,8 +22,6 @@ from ..write_faults import writing
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 @hydra.main(version_base="1.3", config_path="pkg://metaopt_cli.conf", config_name="eval")
 @reports_job_errors
