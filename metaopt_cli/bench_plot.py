@@ -1,11 +1,10 @@
 """bench.png: peak memory and seconds against the horizon K, one line per estimator."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib import ticker
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import ticker  # noqa: E402
+from .pictures import save_figure
 
 
 def save_bench_plot(rows: list[dict], path: Path) -> None:
@@ -29,6 +28,4 @@ def save_bench_plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, "one meta-gradient estimate per estimator")

@@ -37,16 +37,7 @@ def main() -> None:
 
 
 def _main(args: list[str]) -> None:
-    from hydra._internal.utils import get_args_parser
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from . import distributed, sweep
-    from .config.store import register_configs
-    from .errors import UserError, fail
-    from .launch import agree_run_dir, start_rank
-    from .run_config import run_overrides
-    from .startup import check_command_line
-
+    # Answered before any import of torch (pulled in by distributed, startup, …: seconds).
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         width = max(map(len, COMMANDS))
@@ -57,10 +48,22 @@ def _main(args: list[str]) -> None:
         args = _completion_args(args)
     command, args = args[0], args[1:]
     if command not in COMMANDS:
+        from .errors import fail
         fail(f"unknown command '{command}': choose one of {', '.join(COMMANDS)}")
     if command == "compare":  # reads folders, composes no config: not a Hydra app (commands/compare.py)
         importlib.import_module("metaopt_cli.commands.compare").main(args)
         return
+
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from . import distributed, sweep
+    from .config.store import register_configs
+    from .errors import UserError, fail
+    from .launch import agree_run_dir, start_rank
+    from .run_config import run_overrides
+    from .startup import check_command_line
+
     register_configs()
     parser = get_args_parser()
     parser.error = fail  # a bad flag is a user error like any other: one line, status 2

@@ -5,7 +5,6 @@ import re
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
-import torch
 
 from .job_log import FILE_ONLY
 
@@ -55,8 +54,11 @@ def as_user_error(error: Exception) -> UserError | None:
 def out_of_memory(error: BaseException | None) -> str | None:
     """What ran out, and how much was asked for, when `error` or an error it wraps (Hydra's
     instantiate wraps what a constructor raises) is a failed allocation; else None."""
+    # Looked up, not imported: an error of torch's exists only where torch is imported already,
+    # and `metaopt --help` answers without importing it (seconds).
+    torch = sys.modules.get("torch")
     while error is not None:
-        if isinstance(error, torch.OutOfMemoryError):
+        if torch is not None and isinstance(error, torch.OutOfMemoryError):
             size = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]?i?B)", str(error))
             return f"out of GPU memory{f' allocating {size.group(1)}' if size else ''}"
         # torch's CPU allocator reports failure as a plain RuntimeError; numpy and Python raise MemoryError.

@@ -1,11 +1,13 @@
 """The `metaopt` command: the installed script, run in a subprocess as users run it (a run, and its
 evaluation by another process), and the rest through its entry point in this process."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, assert_user_error, read_json, run_cli, run_in_process
+from conftest import TINY, assert_user_error, read_json, run_cli, run_in_process, scaled_timeout
 from torchvision_files import train_on_stand_in_mnist
 
 SUMMARY_KEYS = {"distilled_test_acc", "distilled_test_acc_std", "random_real_test_acc", "random_real_test_acc_std"}
@@ -80,6 +82,18 @@ def test_help_and_cfg_are_hydras(tmp_path):
     assert helped.returncode == 0 and "estimator: backprop, es, forward, implicit, pes, tbptt" in helped.stdout
 
 
+@pytest.mark.parametrize("args", [["--help"], [], ["trian"]])
+def test_help_and_a_wrong_command_answer_without_importing_torch(args, tmp_path):
+    # In a fresh interpreter: this one imported torch long ago. Importing torch takes seconds.
+    code = ("import sys; from metaopt_cli import cli; sys.argv = ['metaopt', *sys.argv[1:]]\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=scaled_timeout(60))
+    assert result.stdout.splitlines()[-1] == "no torch", result.stdout + result.stderr
+    assert "train" in result.stdout + result.stderr
+
+
 def test_shell_completion_completes_groups_after_the_command(tmp_path):
     result = run_in_process(["-sc", "query=bash"], tmp_path,
                             env={"COMP_LINE": "metaopt train estimator=", "COMP_POINT": "25"})
@@ -98,7 +112,9 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
         (["data=mnist", "data.root=missing"], ["mnist not found under", "data.download=true"]),
         (["estimator.trunaction=5"], ["unknown key 'estimator.trunaction'", "truncation"]),
         (["-m", "estimator=backprop,nope"], ["unknown estimator 'nope'"]),
-        (["backbone=conv4"], ["needs images of at least 16×16"]),
+        (["backbone=conv4"], ["needs images of at least 16×16", "data.image_size=32"]),
+        (["data.image_size=-1"], ["data.image_size=-1 must be 0", "e.g. 32"]),
+        (["data.image_size=big"], ["data.image_size", "could not be converted to Integer"]),
         (["estimator=implicit"], ["task=distill does not support estimator=implicit", "use backprop"]),
         (["estimator=es", "estimator.sigma=0"], ["estimator.sigma must be positive"]),
         (["estimator=pes", "estimator.particles=0"], ["estimator.particles must be at least 1"]),
@@ -109,6 +125,14 @@ def test_shell_completion_completes_groups_after_the_command(tmp_path):
 def test_user_errors_are_one_line_with_status_2(tmp_path, overrides, fragments):
     assert_user_error(run_in_process(["train", *TINY, *overrides], tmp_path), *fragments)
     assert not list(tmp_path.glob("**/checkpoint.pt"))
+
+
+@pytest.mark.parametrize("backbone", ["backbone=conv4 backbone.width=4", "backbone=resnet12 backbone.widths=[4,4,8,8]"])
+def test_conv_backbones_train_on_the_embedded_digits_upsampled(backbone, tmp_path):
+    result = run_in_process(["train", *TINY, *backbone.split(), "data.image_size=32", "task.horizon=2",
+                             "estimator.truncation=2", "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_json(tmp_path / "run" / "summary.json")["distilled_test_acc"] > 0
 
 
 def test_unknown_command(tmp_path):

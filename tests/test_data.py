@@ -54,6 +54,24 @@ def test_digits_splits_disjoint(digits_data):
     assert not (train & val or train & test or val & test)
 
 
+def test_digits_upsampled_to_image_size_keep_their_images(digits_data):
+    large = digits.load(image_size=32)
+    assert large.in_shape == (1, 32, 32) and large.train.x.shape[1:] == (1, 32, 32)
+    assert torch.equal(large.test.y, digits_data.test.y)  # the same split, image for image
+    # Bilinear upsampling by 4, averaged back over 4×4 blocks, is close to the stored image
+    # (standardised alike); a mismatched image is not.
+    shrunk = torch.nn.functional.avg_pool2d(large.test.x, 4)
+    assert (shrunk - digits_data.test.x).abs().mean() < 0.25  # 0.16 measured
+    assert (shrunk - digits_data.test.x.roll(1, 0)).abs().mean() > 0.5
+    assert torch.equal(digits.load(image_size=8).test.x, digits_data.test.x)  # 8: as stored
+
+
+@pytest.mark.parametrize("size", [-1, 257])
+def test_digits_refuse_a_nonsense_image_size(size):
+    with pytest.raises(UserError, match=rf"data.image_size={size} must be 0 .* e.g. 32"):
+        digits.load(image_size=size)
+
+
 def test_digits_split_fixed_by_seed(digits_data):
     again = digits.load(split_seed=0)
     other = digits.load(split_seed=1)

@@ -9,5 +9,6 @@ def check_image_size(backbone: str, in_shape: tuple[int, int, int], halvings: in
     if height < smallest or width < smallest:
         raise UserError(
             f"{backbone} halves the image {halvings} times and needs images of at least "
-            f"{smallest}×{smallest}, but the data is {height}×{width}: use backbone=mlp or a larger dataset"
+            f"{smallest}×{smallest}, but the data is {height}×{width}: use backbone=mlp, a larger dataset, or "
+            f"data.image_size={max(smallest, 32)} where the data has it (digits are upsampled)"
         )

@@ -14,6 +14,8 @@ from ..bench_plot import save_bench_plot
 from ..build import first_problem, pick_device
 from ..errors import reports_user_errors
 from ..precision import estimate_at
+from ..pictures import run_title, titled_pictures
+from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..tracking.command_run import command_run
 from ..tracking.curves import bench_curves
@@ -31,22 +33,28 @@ def main(cfg: DictConfig) -> None:
     names = chosen_names(options.estimators, choices)
     device = pick_device(trainer.device)
     rows = []
-    for horizon in options.horizons:
-        configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
-        # A horizon's cells differ only in the estimator: one task and one problem for all.
-        _, meta_params, problem, _ = first_problem(configs[0], device)
-        for name, config in zip(names, configs):
-            estimator, reason = usable_estimator(choices["task"], name, config, horizon)
-            if reason is not None:
-                log.info(f"skipped {name} at K={horizon}: {reason}")
-                continue
-            estimate = lambda: estimate_at(  # noqa: E731
-                estimator, trainer.precision, problem, meta_params, torch.Generator(device).manual_seed(trainer.seed + 1))
-            rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
+    cells = len(options.horizons) * len(names)
+    with showing_progress(trainer.progress), progress(desc="bench: cells", total=cells) as bar:
+        for horizon in options.horizons:
+            configs = [compose_variant(name, f"task.horizon={horizon}") for name in names]
+            # A horizon's cells differ only in the estimator: one task and one problem for all.
+            _, meta_params, problem, _ = first_problem(configs[0], device)
+            for name, config in zip(names, configs):
+                bar.set_postfix_str(f"{name} at K={horizon}")
+                estimator, reason = usable_estimator(choices["task"], name, config, horizon)
+                if reason is None:
+                    estimate = lambda: estimate_at(  # noqa: E731
+                        estimator, trainer.precision, problem, meta_params,
+                        torch.Generator(device).manual_seed(trainer.seed + 1))
+                    rows.append({"estimator": name, "horizon": horizon, **measure(estimate, options.repeats, device)})
+                else:
+                    log.info(f"skipped {name} at K={horizon}: {reason}")
+                bar.update()
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
-    save_bench_plot(rows, out_dir / "bench.png")
+    with titled_pictures(run_title(choices, estimator=", ".join(names))):
+        save_bench_plot(rows, out_dir / "bench.png")
     log.info(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")
     cells = [[row["estimator"], str(row["horizon"]), f"{row['seconds']:.4f}", mebibytes(row["peak_mem_bytes"])]
              for row in rows]

@@ -1,14 +1,20 @@
-"""`metaopt eval run=<run dir> [overrides]`: the task's evaluation, from a run's checkpoint."""
+"""`metaopt eval run=<run dir> [overrides]`: the task's evaluation, from a run's checkpoint.
+
+eval.json and the task's pictures go into the run's own `eval/` folder (cli.py makes it Hydra's
+run dir, without a `.hydra/` of its own, so the run's is never touched), and the pictures to
+the run's W&B run where it logged to one."""
 import logging
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from ..build import build_task, eval_generator, pick_device
+from ..build import build, build_task, eval_generator, pick_device
 from ..checkpoint import load_checkpoint
 from ..errors import UserError
+from ..pictures import run_title, titled_pictures
+from ..progress import showing_progress
 from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
@@ -33,10 +39,22 @@ def main(run_cfg: DictConfig) -> None:
             f"task={choices['task']}: pass the run directory the checkpoint was written in"
         )
     meta_params = {name: value.to(device) for name, value in checkpoint["meta_params"].items()}
-    results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
-    report = {**{group: choices[group] for group in REPORTED_GROUPS},
-              "run": str(run_dir), "steps": checkpoint["step"], **results}
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    with writing(out_dir / "eval.json"):
-        (out_dir / "eval.json").write_text(strict_json(report))
+    tracker, failed = build(run_cfg.logger), True
+    try:
+        # The training run's own W&B run, continued: its pictures and its evaluation side by side.
+        tracker.start(OmegaConf.to_container(run_cfg, resolve=True), out_dir, f"eval:{run_dir.name}",
+                      f"{choices['task']}-{choices['estimator']}", checkpoint.get("wandb_id"), job_type="eval")
+        with showing_progress(run_cfg.trainer.progress):
+            results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
+        report = {**{group: choices[group] for group in REPORTED_GROUPS},
+                  "run": str(run_dir), "steps": checkpoint["step"], **results}
+        with writing(out_dir / "eval.json"):
+            (out_dir / "eval.json").write_text(strict_json(report))
+        with titled_pictures(run_title(choices)), writing(out_dir):
+            pictures = task.save_pictures(meta_params, run_dir, out_dir)
+        tracker.log_pictures(None, pictures)  # after the run's last step
+        failed = False
+    finally:
+        tracker.finish(failed)
     log.info(format_summary(report, out_dir))

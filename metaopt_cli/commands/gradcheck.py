@@ -15,6 +15,7 @@ from ..errors import reports_user_errors
 from ..gradcheck import DrawStats, check_gradcheck_config, compared_precisions, exact_gradient
 from ..memory import measure_peak
 from ..precision import estimate_at, matmuls
+from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..timing import timed
 from ..tracking.command_run import command_run
@@ -40,20 +41,28 @@ def main(cfg: DictConfig) -> None:
     # that cannot run here gets a row saying why.
     usable = {name: usable_estimator(choices["task"], name, compose_variant(name), problem.horizon) for name in names}
     reference = build(compose_variant(options.reference).estimator)
-    with matmuls(Precision.fp32):
-        exact = exact_gradient(reference, options.reference, problem, meta_params, generator)
-    rows = []
-    for name in names:  # each estimator at trainer.precision, as `metaopt train` would run it
-        estimator, reason = usable[name]
-        row = _row(name, options.reference, trainer.precision, samples=0)
-        if reason is None:
-            draw = lambda i: estimate_at(estimator, trainer.precision, problem, meta_params,  # noqa: E731
-                                       torch.Generator(device).manual_seed(trainer.seed + 1 + i))
-            row.update(samples=options.samples, **_measure(draw, exact, options.samples, device))
-        rows.append(row)
-    for kind in precisions:  # the exact meta-gradient at each precision: what it costs on this task
-        draw = lambda i: estimate_at(reference, kind, problem, meta_params, generator)  # noqa: E731
-        rows.append({**_row(options.reference, options.reference, kind, samples=1), **_measure(draw, exact, 1, device)})
+    # Every estimate the command makes: the exact one, then each measurement's warm-up and draws.
+    estimates = 1 + sum(options.samples + 1 for _, reason in usable.values() if reason is None) + 2 * len(precisions)
+    with showing_progress(trainer.progress), progress(desc="gradcheck: estimates", total=estimates) as bar:
+        bar.set_postfix_str(f"exact ({options.reference})")
+        with matmuls(Precision.fp32):
+            exact = exact_gradient(reference, options.reference, problem, meta_params, generator)
+        bar.update()
+        rows = []
+        for name in names:  # each estimator at trainer.precision, as `metaopt train` would run it
+            estimator, reason = usable[name]
+            row = _row(name, options.reference, trainer.precision, samples=0)
+            if reason is None:
+                bar.set_postfix_str(name)
+                draw = lambda i: estimate_at(estimator, trainer.precision, problem, meta_params,  # noqa: E731
+                                           torch.Generator(device).manual_seed(trainer.seed + 1 + i))
+                row.update(samples=options.samples, **_measure(draw, exact, options.samples, device, bar))
+            rows.append(row)
+        for kind in precisions:  # the exact meta-gradient at each precision: what it costs on this task
+            bar.set_postfix_str(f"{options.reference} in {Precision(kind).name}")
+            draw = lambda i: estimate_at(reference, kind, problem, meta_params, generator)  # noqa: E731
+            rows.append({**_row(options.reference, options.reference, kind, samples=1),
+                         **_measure(draw, exact, 1, device, bar)})
     out_dir = Path(hydra_cfg.runtime.output_dir)
     (out_dir / "gradcheck.json").write_text(json.dumps(rows, indent=2) + "\n")
     log.info(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, each estimator in "
@@ -72,15 +81,17 @@ def _row(estimator: str, reference: str, kind, samples: int) -> dict:
             **dict.fromkeys(FIGURES)}
 
 
-def _measure(draw, exact, samples: int, device: torch.device) -> dict:
+def _measure(draw, exact, samples: int, device: torch.device, bar) -> dict:
     """Draws 0..samples-1 against the exact gradient, their mean seconds, and the peak memory
-    of one draw (measured first, which also warms up)."""
+    of one draw (measured first, which also warms up); `bar` counts each estimate."""
     _, peak = measure_peak(lambda: draw(0), device)
+    bar.update()
     stats, seconds = DrawStats(exact), 0.0
     for i in range(samples):
         grads, took = timed(lambda: draw(i), device)
         stats.add(grads)
         seconds += took
+        bar.update()
     return {**stats.summary(), "seconds": seconds / samples, "peak_mem_bytes": peak}
 
 

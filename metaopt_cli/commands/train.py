@@ -15,6 +15,8 @@ from .. import distributed
 from ..checkpoint import has_checkpoint
 from ..distributed import LostRank
 from ..launch import join_tasks
+from ..pictures import run_title, titled_pictures
+from ..progress import showing_progress
 from ..run_config import record_overrides, resume_command
 from ..run_lock import run_lock
 from ..objective import objective_value
@@ -44,7 +46,8 @@ def main(cfg: DictConfig) -> float | JobFailed | None:
     # The run directory is named where a file's own name is not known (the checkpoint's bytes
     # go through torch.save). Rank 0 owns it, and holds its lock for all ranks.
     try:
-        with writing(run_dir), run_lock(run_dir) if world.main else nullcontext():
+        with writing(run_dir), run_lock(run_dir) if world.main else nullcontext(), \
+                showing_progress(cfg.trainer.progress and world.main), titled_pictures(run_title(choices)):
             if cfg.resume and world.main:
                 record_overrides(run_dir, list(hydra_cfg.overrides.task))
             summary = train(cfg, choices, run_dir, hydra_cfg.job.override_dirname or "defaults", group)

@@ -1,12 +1,10 @@
 """compare.png: each group's meta-loss against the meta-step, mean over its seeds, with its 95% CI."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .groups import Group, distinguishing, label  # noqa: E402
+from ..pictures import save_figure
+from .groups import Group, distinguishing, label
 
 
 def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
@@ -35,6 +33,4 @@ def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
     ax.set_ylabel("meta-loss")
     ax.set_title("meta-loss per group: mean over seeds, band 95% CI (Student t)")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

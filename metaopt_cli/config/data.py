@@ -20,6 +20,7 @@ class DigitsConfig:
     val_fraction: float = MISSING
     test_fraction: float = MISSING
     split_seed: int = MISSING
+    image_size: int = MISSING  # upsample (bilinear) to image_size × image_size; 0: as stored, 8×8
 
 
 @dataclass

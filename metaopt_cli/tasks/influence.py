@@ -8,16 +8,14 @@ influence and pushes θ the wrong way; PES sees the whole horizon.
 """
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from ..errors import UserError  # noqa: E402
-from ..estimators.problem import Tensors  # noqa: E402
-from .protocol import Objective  # noqa: E402
-from ..tracking.metrics_file import read_records  # noqa: E402
+from ..errors import UserError
+from ..estimators.problem import Tensors
+from ..pictures import save_figure
+from ..tracking.metrics_file import read_records
+from .protocol import Objective
 
 
 class InfluenceBalancing:
@@ -56,7 +54,7 @@ class InfluenceBalancing:
         steady_s0 = 2.0 * theta * float(self.b.sum())
         return {"theta": theta, "optimal_theta": self.optimal_theta, "steady_state_loss": 0.5 * (steady_s0 - 1) ** 2}
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         """θ over meta-steps, against the optimum."""
         records = read_records(run_dir / "metrics.jsonl")
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -65,10 +63,8 @@ class InfluenceBalancing:
         ax.set_xlabel("meta-step")
         ax.set_ylabel("θ")
         ax.legend()
-        fig.tight_layout()
-        path = run_dir / "influence.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        path = (out_dir or run_dir) / "influence.png"
+        save_figure(fig, path, "θ over meta-steps")
         return [path]
 
 

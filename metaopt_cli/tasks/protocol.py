@@ -87,8 +87,10 @@ class Task(Protocol):
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         """The field's protocol for θ: the final report (test splits)."""
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
-        """The pictures people look at (learned images, schedules, curves): their paths."""
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+        """The pictures people look at (learned images, schedules, curves), drawn from θ and the
+        run's own files (metrics.jsonl), written into `out_dir` (None: `run_dir`; `metaopt eval`
+        writes beside the run's): their paths."""
 
     # Optional methods; where a task lacks one the trainer does what is said:
     #   validate(meta_params, generator) -> dict[str, float]: periodic evaluation on validation

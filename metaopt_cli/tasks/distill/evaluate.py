@@ -4,6 +4,7 @@ import torch
 
 from ...estimators.problem import Tensors
 from ...functional import sample_inits, sgd_step, split_scores
+from ...progress import progress
 from .synthetic import random_real_images
 
 
@@ -11,7 +12,7 @@ def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator) -
     """Fresh networks trained exactly as in meta-training: K steps on the distilled set."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, generator, images, targets, lr, task.horizon)
+        params = _train(task, generator, images, targets, lr, task.horizon, "evaluate: distilled set")
         acc = _accuracy(task.net, params, task.data.test)
     return {"distilled_test_acc": acc.mean().item(), "distilled_test_acc_std": acc.std().item()}
 
@@ -25,7 +26,8 @@ def evaluate_random_real(task, generator: torch.Generator) -> dict[str, float]:
     best = None
     with torch.no_grad():
         for lr in task.eval_lrs:
-            params = _train(task, generator, images, labels, lr, task.eval_steps, data_dim=0)
+            params = _train(task, generator, images, labels, lr, task.eval_steps, f"evaluate: random real, lr {lr:g}",
+                            data_dim=0)
             val = _accuracy(task.net, params, task.data.val).mean().item()
             if best is None or val > best[0]:
                 best = (val, lr, params)
@@ -35,9 +37,9 @@ def evaluate_random_real(task, generator: torch.Generator) -> dict[str, float]:
             "random_real_lr": lr}
 
 
-def _train(task, generator, images, targets, lr, steps: int, data_dim: int | None = None):
+def _train(task, generator, images, targets, lr, steps: int, desc: str, data_dim: int | None = None):
     params = sample_inits(task.make_net, task.eval_models, generator, images.device)
-    for _ in range(steps):
+    for _ in progress(range(steps), desc):
         params = sgd_step(task.net, params, images, targets, lr, data_dim)
     return params
 

@@ -1,11 +1,10 @@
 """distilled.png: the synthetic images, one column per class."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from ...pictures import save_figure
 
 
 def save_distilled_picture(images: torch.Tensor, labels: torch.Tensor, path: Path) -> None:
@@ -23,7 +22,4 @@ def save_distilled_picture(images: torch.Tensor, labels: torch.Tensor, path: Pat
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(str(label))
-    fig.suptitle(f"distilled images ({per_class} per class)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, f"distilled images ({per_class} per class)")

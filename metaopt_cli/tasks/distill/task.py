@@ -91,8 +91,8 @@ class Distill:
             **evaluate_random_real(self, generator),
         }
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
-        path = run_dir / "distilled.png"
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+        path = (out_dir or run_dir) / "distilled.png"
         save_distilled_picture(meta_params["images"], self.synthetic.labels, path)
         return [path]
 

@@ -7,6 +7,7 @@ from torch.func import vmap
 
 from ...estimators.problem import Tensors
 from ...estimators.unroll import unroll
+from ...progress import progress
 from ..protocol import Objective
 from .losses import mean_ci95, task_score
 
@@ -24,7 +25,7 @@ def evaluate_adaptation(task, meta_params: Tensors, generator: torch.Generator, 
     # Regression reports how much adapting gained; classification's chance level says that already.
     with_before = split == "test" and not task.source.classification
     with torch.no_grad():
-        for start in range(0, task.test_episodes, CHUNK):
+        for start in progress(range(0, task.test_episodes, CHUNK), f"meta-{split}: {CHUNK} episodes at a time"):
             episodes = task.source.sample(split, min(CHUNK, task.test_episodes - start), generator)
             problem = task.problem_for(episodes, task.test_horizon)
             state = problem.init(meta_params)

@@ -80,10 +80,10 @@ class MAML:
         """The protocol on meta-test: the final report."""
         return evaluate_adaptation(self, meta_params, generator, "test")
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         if self.source.classification:
             return []
-        path = run_dir / "sinusoid.png"
+        path = (out_dir or run_dir) / "sinusoid.png"
         save_sinusoid_picture(self, meta_params, path)
         return [path]
 

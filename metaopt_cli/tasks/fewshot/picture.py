@@ -1,14 +1,12 @@
 """sinusoid.png: a meta-test sine wave, the network before and after adapting to its K points."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
+from torch.func import functional_call
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch.func import functional_call  # noqa: E402
-
-from ...estimators.unroll import unroll  # noqa: E402
+from ...estimators.unroll import unroll
+from ...pictures import save_figure
 
 
 def save_sinusoid_picture(task, meta_params, path: Path) -> None:
@@ -22,6 +20,7 @@ def save_sinusoid_picture(task, meta_params, path: Path) -> None:
         after = problem.forward({n: v[0] for n, v in adapted.items()}, meta_params, grid)
     episodes = problem.episodes
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(grid.cpu(), _true_sine(episodes, grid).cpu(), color="gray", linewidth=1, label="true curve")
     ax.scatter(episodes.query_x[0].cpu(), episodes.query_y[0].cpu(), s=12, color="gray", label="query points")
     ax.scatter(episodes.support_x[0].cpu(), episodes.support_y[0].cpu(), s=30, color="k", marker="^",
                label=f"{len(episodes.support_y[0])} support points")
@@ -29,6 +28,14 @@ def save_sinusoid_picture(task, meta_params, path: Path) -> None:
     ax.plot(grid.cpu(), after.cpu(), label=f"after {task.test_horizon} steps")
     ax.set_xlabel("x")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, f"a meta-test sine wave: {task.test_horizon} steps of adaptation")
+
+
+def _true_sine(episodes, grid: torch.Tensor) -> torch.Tensor:
+    """The task's sine on `grid`. An episode keeps its points, not its amplitude and phase, but
+    A·sin(x − φ) = a·sin x + b·cos x, and noiseless points fix a and b: least squares on them
+    recovers the curve exactly."""
+    x = torch.cat([episodes.support_x[0], episodes.query_x[0]])
+    y = torch.cat([episodes.support_y[0], episodes.query_y[0]])
+    coefficients = torch.linalg.lstsq(torch.cat([x.sin(), x.cos()], dim=-1), y).solution
+    return torch.cat([grid.sin(), grid.cos()], dim=-1) @ coefficients

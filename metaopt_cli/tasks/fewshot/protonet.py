@@ -14,6 +14,7 @@ from ...data.episodes import Episodes
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
+from ...progress import progress
 from .evaluate import CLASSIFICATION_METRICS, VAL_ACC
 from .losses import check_test_episodes, mean_ci95
 from .source import EpisodeSource
@@ -57,7 +58,7 @@ class ProtoNet:
     def _accuracy(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
         accuracies = []
         with torch.no_grad():
-            for start in range(0, self.test_episodes, CHUNK):
+            for start in progress(range(0, self.test_episodes, CHUNK), f"meta-{split}: {CHUNK} episodes at a time"):
                 episodes = self.source.sample(split, min(CHUNK, self.test_episodes - start), generator)
                 problem = ProtoProblem(self.net, episodes, self.source.ways)
                 logits = problem.query_logits(meta_params)
@@ -65,7 +66,7 @@ class ProtoNet:
         mean, ci = mean_ci95(torch.cat(accuracies))
         return {f"{split}_acc": mean, f"{split}_acc_ci95": ci}
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         return []
 
 

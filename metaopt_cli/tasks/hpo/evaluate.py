@@ -15,6 +15,7 @@ from torch.func import vmap
 
 from ...estimators.problem import Tensors
 from ...functional import split_scores, unprefixed
+from ...progress import progress
 from . import search_space
 from .bayes_opt import tpe_minimum
 from .problem import WEIGHTS
@@ -41,7 +42,8 @@ def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator)
         settings = {"learned": meta_params, "initial": initial, "random_search": best, "bayes_opt": bayes_opt}
         results = {}
         for prefix, chosen in settings.items():
-            scores = _retrained_scores(task, chosen, torch.Generator(generator.device).manual_seed(seed))
+            scores = _retrained_scores(task, chosen, torch.Generator(generator.device).manual_seed(seed),
+                                       f"evaluate: {prefix} hyperparameters")
             results.update({f"{prefix}_{name}": value for name, value in scores.items()})
     for search in SEARCHES:
         results[f"{search}_trials"] = task.random_search_trials
@@ -52,9 +54,9 @@ def evaluate_hyperparams(task, meta_params: Tensors, generator: torch.Generator)
     return results, settings
 
 
-def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dict[str, float]:
+def _retrained_scores(task, setting: Tensors, generator: torch.Generator, desc: str) -> dict[str, float]:
     """Validation and test loss and accuracy after K steps from `eval_seeds` fresh networks: mean and std."""
-    weights = _trained_weights(task.sample(generator, task.eval_seeds), setting)
+    weights = _trained_weights(task.sample(generator, task.eval_seeds), setting, desc)
     val_loss, val_acc = split_scores(task.net, weights, task.data.val.x, task.data.val.y)
     test_loss, test_acc = split_scores(task.net, weights, task.data.test.x, task.data.test.y)
     scores = {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
@@ -67,16 +69,17 @@ def _retrained_scores(task, setting: Tensors, generator: torch.Generator) -> dic
 
 def _best_trial(task, trials: Tensors, generator: torch.Generator) -> Tensors:
     """The trial whose run ends with the lowest validation loss; all trials train at once."""
-    val_loss = _val_losses(task, task.sample(generator, 1), trials)
+    desc = f"evaluate: random search, {task.random_search_trials} trials at once"
+    val_loss = _val_losses(task, task.sample(generator, 1), trials, desc)
     # A diverged run scores nan or inf; it must never be the best.
     best = int(torch.nan_to_num(val_loss, nan=math.inf).argmin())
     return {name: value[best] for name, value in trials.items()}
 
 
-def _val_losses(task, problem, trials: Tensors) -> torch.Tensor:
+def _val_losses(task, problem, trials: Tensors, desc: str) -> torch.Tensor:
     """The validation loss after one run of K steps with each of the stacked settings, from the
     problem's one initialisation and minibatches."""
-    weights = vmap(lambda setting: _trained_weights(problem, setting))(trials)
+    weights = vmap(lambda setting: _trained_weights(problem, setting, desc))(trials)
     val = task.data.val
     return vmap(lambda w: split_scores(task.net, w, val.x, val.y)[0])(weights).squeeze(-1)
 
@@ -86,17 +89,22 @@ def _bayes_opt(task, generator: torch.Generator) -> Tensors:
     initialisation and minibatches (a problem of its own), scored by its validation loss."""
     seed = int(torch.randint(2**31 - 1, (), generator=generator, device=generator.device))
     problem = task.sample(generator, 1)
+    bar = progress(desc="evaluate: TPE, trials", total=task.random_search_trials)  # TPE asks one trial after another
 
     def val_losses(points: list[dict[str, float]]) -> list[float]:
-        return _val_losses(task, problem, _stacked([search_space.setting(task, point) for point in points])).tolist()
+        stacked = _stacked([search_space.setting(task, point) for point in points])
+        losses = _val_losses(task, problem, stacked, "evaluate: TPE, a trial").tolist()
+        bar.update(len(points))
+        return losses
 
     ranges = {name: RANGES[name] for name in searched(task.hyperparams)}
-    return search_space.setting(task, tpe_minimum(ranges, task.random_search_trials, seed, val_losses))
+    with bar:
+        return search_space.setting(task, tpe_minimum(ranges, task.random_search_trials, seed, val_losses))
 
 
-def _trained_weights(problem, setting: Tensors) -> Tensors:
+def _trained_weights(problem, setting: Tensors, desc: str) -> Tensors:
     state = problem.init(setting)
-    for t in range(problem.horizon):
+    for t in progress(range(problem.horizon), desc):
         state = problem.step(setting, state, t)
     return unprefixed(state, WEIGHTS)
 

@@ -2,14 +2,12 @@
 best, the meta-loss over meta-steps, and the retrained networks' scores side by side."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ...estimators.problem import Tensors  # noqa: E402
-from ...tracking.metrics_file import read_records  # noqa: E402
-from .hyperparams import Hyperparams  # noqa: E402
+from ...estimators.problem import Tensors
+from ...pictures import save_figure
+from ...tracking.metrics_file import read_records
+from .hyperparams import Hyperparams
 
 # Each scored setting as the picture names and draws it.
 STYLES = {"initial": ("initial", "--"), "random_search": ("random search", ":"),
@@ -40,9 +38,7 @@ def save_schedule_picture(hyperparams: Hyperparams, scored: dict[str, Tensors], 
     meta_loss.set_ylabel("meta-loss (validation)")
     if results:
         _comparison(axes[2], results)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _comparison(ax, results: dict[str, float]) -> None:

@@ -88,8 +88,8 @@ class HPO:
         self.last_results, self.last_scored = evaluate_hyperparams(self, meta_params, generator)
         return self.last_results
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
-        path = run_dir / "schedule.png"
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+        path = (out_dir or run_dir) / "schedule.png"
         # The searches' schedules and every retrained score come from the last evaluation.
         scored = {name: self.hyperparams.complete(setting) for name, setting in
                   {**self.last_scored, "learned": meta_params}.items()}

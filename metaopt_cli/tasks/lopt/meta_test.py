@@ -6,6 +6,7 @@ import torch
 
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
+from ...progress import progress
 from .optimizer import LearnedOptimizer
 
 BASELINES = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -17,6 +18,8 @@ def meta_test(task, meta_params: Tensors, generator: torch.Generator) -> tuple[d
     inits = sample_inits(task.make_net, task.test_seeds, generator, task.device)
     batches = minibatches(len(train.y), task.test_horizon, task.test_seeds, task.batch_size, generator)
     scored_x, scored_y = task.scored_batch(generator)
+    curves_run = 1 + sum(len(lrs) for lrs in task.baseline_lrs.values())
+    bar = progress(desc="meta-test: networks trained", total=curves_run * task.test_seeds)
 
     def curve(make_optimizer) -> torch.Tensor:
         runs = []
@@ -32,6 +35,7 @@ def meta_test(task, meta_params: Tensors, generator: torch.Generator) -> tuple[d
                 optimizer.step()
                 losses.append(_loss(net, scored_x, scored_y))
             runs.append(torch.tensor(losses))
+            bar.update()
         # A diverged run's nan would hide the others: count it as never improving on the start.
         return torch.nan_to_num(torch.stack(runs), nan=runs[0][0].item(), posinf=runs[0][0].item()).mean(0)
 
@@ -41,6 +45,7 @@ def meta_test(task, meta_params: Tensors, generator: torch.Generator) -> tuple[d
         tried = {lr: curve(lambda params: optimizer_class(params, lr=lr)) for lr in task.baseline_lrs[name]}
         best_lr = min(tried, key=lambda lr: tried[lr][-1].item())
         curves[name], results[f"{name}_best_lr"] = tried[best_lr], best_lr
+    bar.close()
     target = curves["adam"][-1].item()
     for name, values in curves.items():
         results[f"{name}_final_loss"] = values[-1].item()

@@ -2,10 +2,9 @@
 and with tuned Adam and SGD; the meta-training horizon marked."""
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # runs headless, on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
+from ...pictures import save_figure
 
 
 def save_meta_test_picture(curves: dict[str, list[float]], train_horizon: int, path: Path) -> None:
@@ -17,6 +16,4 @@ def save_meta_test_picture(curves: dict[str, list[float]], train_horizon: int, p
     ax.set_xlabel("training step")
     ax.set_ylabel("loss (held-out networks)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, "meta-test: held-out networks")

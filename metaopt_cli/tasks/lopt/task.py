@@ -108,9 +108,10 @@ class LearnedOpt:
         results, self.last_curves = meta_test(self, meta_params, generator)
         return results
 
-    def save_pictures(self, meta_params: Tensors, run_dir: Path) -> list[Path]:
+    def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         """meta_test.png from the last evaluation's curves (kept as JSON beside it)."""
-        (run_dir / "meta_test.json").write_text(json.dumps(self.last_curves) + "\n")
-        path = run_dir / "meta_test.png"
+        out_dir = out_dir or run_dir
+        (out_dir / "meta_test.json").write_text(json.dumps(self.last_curves) + "\n")
+        path = out_dir / "meta_test.png"
         save_meta_test_picture(self.last_curves, self.horizon, path)
         return [path]
