@@ -162,4 +162,4 @@ def test_mnist_experiment_runs_on_stand_in_files(tmp_path):
     summary = read_json(run / "summary.json")
     assert (summary["data"], summary["backbone"], summary["steps"]) == ("mnist", "conv4", 2)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert "distilled_test_acc" in metrics[0] and 2 <= metrics[0]["window_end"] <= 4
+    assert "distilled_val_acc" in metrics[0] and 2 <= metrics[0]["window_end"] <= 4

@@ -41,10 +41,11 @@ def test_a_sweep_as_one_table_csv_markdown_and_picture(sweep, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("group"))
-    assert header.split() == ["group", "n", "distilled_test_acc", "random_real_test_acc"]  # objective-like keys
+    # The objective (the summaries name it) first, then the other accuracies and losses.
+    assert header.split() == ["group", "n", "distilled_val_acc", "distilled_test_acc", "random_real_test_acc"]
     rows = {line.split()[0]: line for line in lines if line.startswith("estimator=")}
     assert set(rows) == {"estimator=tbptt", "estimator=pes"}
-    assert all(row.split()[1] == "3" and row.count("±") == 2 for row in rows.values()), rows
+    assert all(row.split()[1] == "3" and row.count("±") == 3 for row in rows.values()), rows
     assert "same in every run: task=distill" in result.stdout
 
     with (sweep / "compare.csv").open() as file:
@@ -52,14 +53,14 @@ def test_a_sweep_as_one_table_csv_markdown_and_picture(sweep, tmp_path):
     for estimator, summaries in _summaries_by_estimator(sweep).items():
         row = table[estimator]
         assert (row["n"], row["running"], row["stopped"]) == ("3", "0", "0")
-        for metric in ("distilled_test_acc", "random_real_test_acc"):
+        for metric in ("distilled_val_acc", "distilled_test_acc", "random_real_test_acc"):
             values = [summary[metric] for summary in summaries]
             assert float(row[f"{metric}_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-12)
             half = T_975_2_DOF * statistics.stdev(values) / math.sqrt(3)
             assert float(row[f"{metric}_ci95"]) == pytest.approx(half, rel=1e-9)
             assert row[f"{metric}_n"] == "3"
     markdown = (sweep / "compare.md").read_text()
-    assert "| group | n | distilled_test_acc | random_real_test_acc |" in markdown
+    assert "| group | n | distilled_val_acc | distilled_test_acc | random_real_test_acc |" in markdown
     assert markdown.count("| estimator=") == 2
     assert (sweep / "compare.png").read_bytes().startswith(b"\x89PNG")
     assert not list(sweep.glob("*.tmp"))
@@ -85,7 +86,8 @@ def test_the_objective_a_summary_names_comes_first(sweep, tmp_path):
     result = run_in_process(["compare", str(tmp_path / "sweep")], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     header = next(line for line in result.stdout.splitlines() if line.startswith("group"))
-    assert header.split() == ["group", "n", "random_real_lr", "distilled_test_acc", "random_real_test_acc"]
+    assert header.split() == ["group", "n", "random_real_lr", "distilled_val_acc", "distilled_test_acc",
+                              "random_real_test_acc"]
 
 
 def test_a_sweep_in_progress(sweep, tmp_path):

@@ -11,7 +11,7 @@ def test_train_log_holds_the_start_the_meta_loss_and_the_summary(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "train.log").read_text()
     assert "[metaopt_cli.trainer][INFO] - meta-training: distill × tbptt (mlp, digits), 8 meta-steps" in log
-    assert "meta-step 4: distilled_test_acc" in log  # the evaluation during training
+    assert "meta-step 4: distilled_val_acc" in log  # the evaluation during training
     steps = [line for line in log.splitlines() if "/8: meta-loss" in line]
     assert [line.split(" - ")[1].split(":")[0] for line in steps] == [f"meta-step {n}/8" for n in range(1, 9)]
     assert all("outer lr 0.01" in line for line in steps)
@@ -20,7 +20,7 @@ def test_train_log_holds_the_start_the_meta_loss_and_the_summary(tmp_path):
     assert "[metaopt_cli.summary][INFO] - " + summary.rstrip("\n") in log
     # The terminal: plain messages, the summary as before, and no meta-loss lines beside the bar.
     assert "/8: meta-loss" not in result.stdout and "[INFO]" not in result.stdout
-    assert "meta-step 4: distilled_test_acc" in result.stdout
+    assert "meta-step 4: distilled_val_acc" in result.stdout
 
 
 def test_train_log_ends_with_the_error_that_stopped_the_run(tmp_path):

@@ -8,13 +8,14 @@ from ...progress import progress
 from .synthetic import random_real_images
 
 
-def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
-    """Fresh networks trained exactly as in meta-training: K steps on the distilled set."""
+def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
+    """Fresh networks trained exactly as in meta-training: K steps on the distilled set, scored
+    on the `split` ("val": model selection, "test": the final report)."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, generator, images, targets, lr, task.horizon, "evaluate: distilled set")
-        acc = _accuracy(task.net, params, task.data.test)
-    return {"distilled_test_acc": acc.mean().item(), "distilled_test_acc_std": acc.std().item()}
+        params = _train(task, generator, images, targets, lr, task.horizon, f"{split}: distilled set")
+        acc = _accuracy(task.net, params, getattr(task.data, split))
+    return {f"distilled_{split}_acc": acc.mean().item(), f"distilled_{split}_acc_std": acc.std().item()}
 
 
 def evaluate_random_real(task, generator: torch.Generator) -> dict[str, float]:
