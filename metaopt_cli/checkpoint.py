@@ -1,6 +1,5 @@
 """checkpoint.pt: everything needed to continue a run exactly where it stopped, as tensors and
 plain values only, so that loading one (a colleague's, a downloaded one) never runs code."""
-import os
 import pickle
 import re
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .write_faults import writing
+from .write_faults import replace_file
 
 FILENAME = "checkpoint.pt"
 _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")  # how torch's weights-only unpickler names a refused callable
@@ -17,14 +16,7 @@ _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")  # how torch's weights
 def save_checkpoint(run_dir: Path, state: dict) -> None:
     """Write to a temporary file, flush it to disk, then rename over the old checkpoint: a
     crash or kill at any moment leaves either the old checkpoint or the new one, whole."""
-    path = run_dir / FILENAME
-    tmp = path.with_suffix(".pt.tmp")
-    with writing(tmp):  # torch.save's OSError names no file: a full disk is reported as this one
-        with tmp.open("wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+    replace_file(run_dir / FILENAME, lambda file: torch.save(state, file), binary=True)
 
 
 def load_checkpoint(run_dir: Path) -> dict:

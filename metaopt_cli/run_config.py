@@ -7,7 +7,6 @@ composed again from metaopt's own config groups, with the group choices recorded
 checking that those overrides set no `_target_` (or other instantiation key) and nothing of
 Hydra's. The command line's own overrides then go on top.
 """
-import os
 import re
 import shlex
 from pathlib import Path
@@ -20,6 +19,7 @@ from hydra.errors import HydraException
 from .config.store import GROUPS
 from .errors import UserError
 from .legacy import earlier_choices, upgraded
+from .write_faults import replace_file
 
 RUN_KEYS = {"train": "resume", "eval": "run"}  # the override that names an earlier run, per command
 OPTION = re.compile(r"^\w+$")  # a config group's option: a file name in conf/<group>/, never a path
@@ -132,15 +132,10 @@ def recorded_overrides(run_dir: Path) -> list[Override]:
 
 def record_overrides(run_dir: Path, overrides: list[str]) -> None:
     """Keep what this resume ran with, so that a later resume or eval composes the same config:
-    written beside and renamed over, so a kill leaves the old list or the new one, whole."""
-    path = run_dir / ".hydra" / "overrides.yaml"
+    replaced whole, so a kill leaves the old list or the new one."""
     kept = [line for line in overrides if not line.startswith(f"{RUN_KEYS['train']}=")]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as file:
-        yaml.safe_dump(kept, file, default_flow_style=False)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    path = run_dir / ".hydra" / "overrides.yaml"
+    replace_file(path, lambda file: yaml.safe_dump(kept, file, default_flow_style=False))
 
 
 def hydra_string(text: str) -> str:

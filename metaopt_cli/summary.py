@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from .tracking.namespaces import Results
-from .write_faults import writing
+from .write_faults import replace_file
 
 log = logging.getLogger(__name__)
 REPORTED_GROUPS = ("task", "estimator", "backbone", "data")  # the choices a summary names
@@ -30,8 +30,7 @@ def finish_run(cfg: DictConfig, choices: dict, run_dir: Path, steps: int, wall: 
         "objective": objective,  # which figure a sweeper ranks the run by
     }
     summary = {**facts, **results.flat()}
-    with writing(path):
-        path.write_text(strict_json(summary))
+    replace_file(path, lambda file: file.write(strict_json(summary)))
     tracker.log_results(steps, facts, results)
     log.info(format_summary(summary, run_dir))
     return summary

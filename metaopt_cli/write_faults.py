@@ -1,8 +1,11 @@
 """Faults while writing a run's files (disk full, a read-only or forbidden folder, a name too
 long) become one line naming the file and what to do, instead of a traceback."""
 import errno
+import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from .errors import UserError
 
@@ -28,3 +31,21 @@ def writing(path: Path):
         if error.errno not in FIXES or elsewhere:
             raise
         raise UserError(f"cannot write {error.filename or path} ({error.strerror}): {FIXES[error.errno]}") from None
+
+
+def replace_file(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
+    """Write `path` whole or not at all: into a file beside it, flushed to disk, then renamed
+    over it. A crash or kill at any moment leaves the old file or the new one, and a reader (a
+    sweep's `metaopt compare`, a resume) never finds half of one. A file that failed half-way
+    (a full disk) is removed."""
+    tmp = path.with_name(path.name + ".tmp")
+    with writing(tmp):
+        try:
+            with tmp.open("wb" if binary else "w") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

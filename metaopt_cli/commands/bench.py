@@ -19,6 +19,7 @@ from ..progress import progress, showing_progress
 from ..table import format_table, mebibytes
 from ..tracking.command_run import command_run
 from ..tracking.curves import bench_curves
+from ..write_faults import replace_file
 from ..variants import chosen_names, compose_variant, usable_estimator
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def main(cfg: DictConfig) -> None:
                 bar.update()
     rows.sort(key=lambda row: names.index(row["estimator"]))  # stable: each estimator's horizons stay in order
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    replace_file(out_dir / "bench.json", lambda file: json.dump(rows, file, indent=2))
     with titled_pictures(run_title(choices, estimator=", ".join(names))):
         save_bench_plot(rows, out_dir / "bench.png")
     log.info(f"── metaopt bench: {choices['task']} on {device}, one meta-gradient estimate ──")

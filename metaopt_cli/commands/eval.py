@@ -18,7 +18,7 @@ from ..progress import showing_progress
 from ..run_config import run_dir_of
 from ..summary import REPORTED_GROUPS, format_summary, strict_json
 from ..sweep import reports_job_errors
-from ..write_faults import writing
+from ..write_faults import replace_file, writing
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ def main(run_cfg: DictConfig) -> None:
             results = task.evaluate(meta_params, eval_generator(run_cfg.trainer.seed, device))
         report = {**{group: choices[group] for group in REPORTED_GROUPS},
                   "run": str(run_dir), "steps": checkpoint["step"], **results}
-        with writing(out_dir / "eval.json"):
-            (out_dir / "eval.json").write_text(strict_json(report))
+        replace_file(out_dir / "eval.json", lambda file: file.write(strict_json(report)))
         with titled_pictures(run_title(choices)), writing(out_dir):
             pictures = task.save_pictures(meta_params, run_dir, out_dir)
         tracker.log_pictures(None, pictures)  # after the run's last step

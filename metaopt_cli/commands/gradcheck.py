@@ -21,6 +21,7 @@ from ..timing import timed
 from ..tracking.command_run import command_run
 from ..tracking.curves import gradcheck_curves
 from ..variants import chosen_names, compose_variant, usable_estimator
+from ..write_faults import replace_file
 
 FIGURES = ("cosine", "rel_error", "variance", "seconds", "peak_mem_bytes")
 
@@ -64,7 +65,7 @@ def main(cfg: DictConfig) -> None:
             rows.append({**_row(options.reference, options.reference, kind, samples=1),
                          **_measure(draw, exact, 1, device, bar)})
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    (out_dir / "gradcheck.json").write_text(json.dumps(rows, indent=2) + "\n")
+    replace_file(out_dir / "gradcheck.json", lambda file: json.dump(rows, file, indent=2))
     log.info(f"── metaopt gradcheck: {choices['task']} at its initial meta-parameters, each estimator in "
              f"{Precision(trainer.precision).name} against {options.reference} in fp32 ──")
     log.info(_table(rows[:len(names)], {name: reason for name, (_, reason) in usable.items()}))

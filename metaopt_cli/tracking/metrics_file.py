@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..summary import strict_json_line
-from ..write_faults import writing
+from ..write_faults import replace_file, writing
 
 
 class MetricsFile:
@@ -61,12 +61,5 @@ def _ends_mid_line(path: Path) -> bool:
 
 
 def _replace(path: Path, records: list[dict]) -> None:
-    """Never rewritten in place: the kept lines go to a file beside it, flushed to disk, which
-    is renamed over it, so a kill at any moment leaves the old file or the new one, whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    with writing(tmp), tmp.open("w") as file:
-        file.writelines(strict_json_line(record) for record in records)
-        file.flush()
-        os.fsync(file.fileno())
-    with writing(path):
-        os.replace(tmp, path)
+    """Never rewritten in place: replaced whole by the kept lines."""
+    replace_file(path, lambda file: file.writelines(strict_json_line(record) for record in records))

@@ -13,6 +13,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import minibatches, sample_inits
+from ...write_faults import replace_file
 from ..protocol import Objective
 from .rule import RULES
 from .meta_test import meta_test
@@ -111,7 +112,7 @@ class LearnedOpt:
     def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         """meta_test.png from the last evaluation's curves (kept as JSON beside it)."""
         out_dir = out_dir or run_dir
-        (out_dir / "meta_test.json").write_text(json.dumps(self.last_curves) + "\n")
+        replace_file(out_dir / "meta_test.json", lambda file: json.dump(self.last_curves, file))
         path = out_dir / "meta_test.png"
         save_meta_test_picture(self.last_curves, self.horizon, path)
         return [path]
