@@ -1,5 +1,7 @@
 """The outer optimizer and its learning-rate schedule, built from trainer.outer_optimizer and
 trainer.outer_scheduler (`_target_` nodes with `_partial_: true`) at trainer.outer_lr."""
+import warnings
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -45,6 +47,15 @@ def names_torch_class(key: str, target) -> bool:
     name = target.removeprefix(module.__name__ + ".")
     found = getattr(module, name, None) if target != name and name.isidentifier() else None
     return isinstance(found, type) and issubclass(found, base)
+
+
+def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """Once per meta-step. A task that takes the outer loop over from the first step
+    (learned_opt's self-training with no warm-up) never steps the configured optimizer, whose
+    schedule torch then warns about, though that lr is never used."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
+        scheduler.step()
 
 
 def outer_lr(optimizer: torch.optim.Optimizer) -> float:

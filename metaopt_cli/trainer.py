@@ -20,7 +20,7 @@ from .estimators import ranks
 from .estimators.state import Resample, sample
 from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
-from .outer import build_outer, outer_lr, restore_outer
+from .outer import build_outer, outer_lr, restore_outer, step_schedule
 from .objective import objective_of
 from .precision import matmuls, task_at
 from .run_config import resume_command
@@ -82,7 +82,7 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
                 except NonFinite:  # θ as this step found it is where the run went wrong
                     raise diverged("the meta-loss or its gradient", step, previous, task, optimizer, trainer,
                                    run_dir, save) from None
-                scheduler.step()
+                step_schedule(scheduler)
                 peak = step_peak if peak is None else peak
                 wall += time.perf_counter() - started
                 done = step + 1

@@ -12,7 +12,7 @@ SHOWN = "trainer.progress=true"
 def test_the_default_train_shows_its_evaluation_progress_on_stderr(shown, tmp_path):
     result = run_in_process(["train", *TINY, *([SHOWN] if shown else []), "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    for bar in ("evaluate: distilled set", "evaluate: random real, lr 0.1"):
+    for bar in ("evaluate: distilled set on val", "evaluate: distilled set on test", "evaluate: random real, lr 0.1"):
         assert (bar in result.stderr) is shown
         assert bar not in result.stdout
 

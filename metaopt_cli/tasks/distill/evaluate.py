@@ -13,7 +13,7 @@ def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator, s
     on the `split` ("val": model selection, "test": the final report)."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, generator, images, targets, lr, task.horizon, f"{split}: distilled set")
+        params = _train(task, generator, images, targets, lr, task.horizon, f"evaluate: distilled set on {split}")
         acc = _accuracy(task.net, params, getattr(task.data, split))
     return {f"distilled_{split}_acc": acc.mean().item(), f"distilled_{split}_acc_std": acc.std().item()}
 
