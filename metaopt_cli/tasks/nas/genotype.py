@@ -19,7 +19,7 @@ def derive(meta_params: Tensors, space, k: int) -> Genotype:
     """DARTS's rule: per node, the k incoming edges whose strongest non-`none` operation has the
     largest softmax weight, each with that operation. θ's `alpha_<cell>` logits are [E, O]."""
     genotype = {}
-    for cell in space.cells:
+    for cell in space.cell_kinds:
         weights = meta_params[f"alpha_{cell}"].detach().softmax(-1).cpu()
         # `none` is excluded from the choice but kept in the softmax: a strong `none` weakens
         # every other operation of its edge, as in DARTS's genotype().
@@ -39,7 +39,7 @@ def random_genotype(space, k: int, generator: torch.Generator) -> Genotype:
     with a uniform non-`none` operation (Li & Talwalkar 2019's random-search baseline)."""
     ops = [op for op in space.operations if op != NONE]
     genotype = {}
-    for cell in space.cells:
+    for cell in space.cell_kinds:
         nodes = []
         for node in range(space.nodes):
             inputs = sorted(torch.randperm(node + 2, generator=generator, device=generator.device)[:k].tolist())

@@ -77,14 +77,14 @@ def save_alphas_picture(space, metrics: Path, path: Path) -> bool:
     if not records:
         return False
     steps = [r["step"] for r in records]
-    rows = [(cell, node) for cell in space.cells for node in range(space.nodes)]
+    rows = [(cell, node) for cell in space.cell_kinds for node in range(space.nodes)]
     columns = space.nodes + 1  # the last node's inputs
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 1.9 * len(rows)), squeeze=False,
                              sharex=True, sharey=True)
     for ax in axes.flat:
         ax.axis("off")
     for e, (node, source) in enumerate(space.edges):
-        for cell in space.cells:
+        for cell in space.cell_kinds:
             ax = axes[rows.index((cell, node)), source]
             ax.axis("on")
             for op in space.operations:
