@@ -75,7 +75,7 @@ def _trained(task, weights, params, batches: torch.Tensor, desc: str):
     x, y = task.data.train.x, task.data.train.y
 
     def loss(p, inputs, targets):
-        logits = functional_call(task.net, p, (inputs, weights))
+        logits = _logits(task, p, inputs, weights)
         decay = sum((value ** 2).sum() for value in p.values())
         return F.cross_entropy(logits, targets) + WEIGHT_DECAY / 2 * decay
 
@@ -96,9 +96,14 @@ def _accuracy(task, params, weights, split) -> torch.Tensor:
     correct = 0.0
     with torch.no_grad():
         for i in range(0, len(split.y), EVAL_CHUNK):
-            logits = vmap(lambda p: functional_call(task.net, p, (split.x[i:i + EVAL_CHUNK], weights)))(params)
+            logits = vmap(lambda p: _logits(task, p, split.x[i:i + EVAL_CHUNK], weights))(params)
             correct = correct + (logits.argmax(-1) == split.y[i:i + EVAL_CHUNK]).float().sum(-1)
     return correct / len(split.y)
+
+
+def _logits(task, params, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The search network's logits with a genotype's constant weights: the operations they zero are skipped."""
+    return functional_call(task.net, params, (x, weights["normal"], weights.get("reduce"), True))
 
 
 def _mean_std(who: str, scores: dict[str, torch.Tensor]) -> dict[str, float]:

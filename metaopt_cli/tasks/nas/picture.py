@@ -101,3 +101,12 @@ def save_alphas_picture(space, metrics: Path, path: Path) -> bool:
 
 def _input_name(source: int) -> str:
     return INPUT_NAMES[source] if source < 2 else f"node {source - 2}"
+
+
+def save_nas_pictures(space, genotype: Genotype, metrics: Path, out_dir: Path) -> list[Path]:
+    """cell.png, and alphas.png where the run logged α: the paths written."""
+    paths = [out_dir / "cell.png"]
+    save_cell_picture(genotype, paths[0])
+    if save_alphas_picture(space, metrics, out_dir / "alphas.png"):
+        paths.append(out_dir / "alphas.png")
+    return paths
