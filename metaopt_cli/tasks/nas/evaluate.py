@@ -25,8 +25,8 @@ REPORTED = (*(f"{who}_{score}{stat}" for who in ("searched", "random_arch") for 
             "genotype", "random_arch_genotype", "random_archs")
 
 
-def evaluate_architecture(task, meta_params, generator: torch.Generator) -> tuple[dict, Genotype]:
-    """The figures, and the derived genotype."""
+def evaluate_search(task, meta_params, generator: torch.Generator) -> dict:
+    """The figures, the genotypes among them."""
     searched = derive(meta_params, task.space, task.top_k)
     seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
     best = _best_random(task, generator)
@@ -38,10 +38,10 @@ def evaluate_architecture(task, meta_params, generator: torch.Generator) -> tupl
     results["genotype"] = as_text(searched)
     results["random_arch_genotype"] = as_text(best)
     results["random_archs"] = task.random_archs
-    return results, searched
+    return results
 
 
-def validate_architecture(task, meta_params, generator: torch.Generator) -> dict[str, float]:
+def validate_search(task, meta_params, generator: torch.Generator) -> dict[str, float]:
     """Model selection: the derived cell's validation accuracy after one retraining."""
     genotype = derive(meta_params, task.space, task.top_k)
     val_acc = retrained_scores(task, genotype, 1, generator, "validate: searched", splits=("val",))["val_acc"]

@@ -1,6 +1,6 @@
 """cell.png: the derived cells, nodes and edges labelled with their operations; alphas.png:
 α's softmax weights on every edge over the meta-steps, read back from metrics.jsonl, where the
-task's log_values writes them (`alpha_values`) while task.log_alphas is on."""
+task's log_values writes them as `alpha_<cell>_<edge>_<op>` while task.log_alphas is on."""
 import re
 from pathlib import Path
 
@@ -9,20 +9,10 @@ import matplotlib.pyplot as plt
 from ...estimators.problem import Tensors
 from ...pictures import save_figure
 from ...tracking.metrics_file import read_records
-from .genotype import Genotype
+from .genotype import Genotype, derive
 
 ALPHA_KEY = re.compile(r"alpha_(normal|reduce)_(\d+)_(.+)")
 INPUT_NAMES = ("c_{k-2}", "c_{k-1}")  # a cell's two inputs, as DARTS's figures name them
-
-
-def alpha_values(meta_params: Tensors, operations: tuple[str, ...]) -> dict[str, float]:
-    """α's softmax weights as metrics: `alpha_<cell>_<edge>_<op>`."""
-    values = {}
-    for name, logits in meta_params.items():
-        cell = name.removeprefix("alpha_")
-        for e, row in enumerate(logits.detach().softmax(-1).tolist()):
-            values.update({f"alpha_{cell}_{e}_{op}": weight for op, weight in zip(operations, row)})
-    return values
 
 
 def save_cell_picture(genotype: Genotype, path: Path) -> None:
@@ -103,10 +93,10 @@ def _input_name(source: int) -> str:
     return INPUT_NAMES[source] if source < 2 else f"node {source - 2}"
 
 
-def save_nas_pictures(space, genotype: Genotype, metrics: Path, out_dir: Path) -> list[Path]:
-    """cell.png, and alphas.png where the run logged α: the paths written."""
+def save_search_pictures(task, meta_params: Tensors, run_dir: Path, out_dir: Path) -> list[Path]:
+    """cell.png, and alphas.png where the run logged α (task.log_alphas): the paths written."""
     paths = [out_dir / "cell.png"]
-    save_cell_picture(genotype, paths[0])
-    if save_alphas_picture(space, metrics, out_dir / "alphas.png"):
+    save_cell_picture(derive(meta_params, task.space, task.top_k), paths[0])
+    if save_alphas_picture(task.space, run_dir / "metrics.jsonl", out_dir / "alphas.png"):
         paths.append(out_dir / "alphas.png")
     return paths
