@@ -6,14 +6,9 @@ Node j (0-based) takes inputs 0 (the cell before the previous), 1 (the previous 
 i + 2 (node i < j): j + 2 candidate edges. A cell's edges are enumerated node by node, inputs
 in order, so that the α logits of a cell are one [E, O] tensor."""
 from dataclasses import dataclass
-from enum import Enum
 
+from ...config.tasks import SearchSpaceKind as Space
 from ...errors import UserError
-
-
-class Space(Enum):
-    conv = "conv"  # DARTS's convolutional cells, normal and reduction
-    dense = "dense"  # the same cells on feature vectors (MLP-sized: digits flattened), normal cells only
 
 
 # DARTS's candidate operations (its genotypes.PRIMITIVES) and two it leaves out by default.
