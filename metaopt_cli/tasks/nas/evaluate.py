@@ -7,6 +7,7 @@ the random ones with one seed each, the best on validation then retrained on the
 the searched one, so that the two differ only in their architecture. Weights are the search
 network's own, with the genotype's 0/1 operation weights: the same network class trains both.
 """
+import logging
 import math
 
 import torch
@@ -17,6 +18,7 @@ from ...functional import EVAL_CHUNK, minibatches, sample_inits
 from ...progress import progress
 from .genotype import Genotype, as_text, derive, mask, random_genotype
 
+log = logging.getLogger(__name__)
 # DARTS's retraining recipe, scaled to task.eval_steps: SGD with momentum, weight decay and a
 # cosine learning rate (Liu et al. 2019, §A.2).
 MOMENTUM, WEIGHT_DECAY = 0.9, 3e-4
@@ -38,7 +40,19 @@ def evaluate_search(task, meta_params, generator: torch.Generator) -> dict:
     results["genotype"] = as_text(searched)
     results["random_arch_genotype"] = as_text(best)
     results["random_archs"] = task.random_archs
+    log.info(searched_vs_random(results))
     return results
+
+
+def searched_vs_random(results: dict) -> str:
+    """The comparison the field asks for, as a small table."""
+    rows = [("searched", "searched"), (f"random (best of {results['random_archs']})", "random_arch")]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{'architecture':<{width}}  {'val acc':>15}  {'test acc':>15}"]
+    for label, who in rows:
+        cells = [f"{results[f'{who}_{s}']:.4f} ± {results[f'{who}_{s}_std']:.4f}" for s in SCORES]
+        lines.append(f"{label:<{width}}  {cells[0]:>15}  {cells[1]:>15}")
+    return "\n".join(lines)
 
 
 def validate_search(task, meta_params, generator: torch.Generator) -> dict[str, float]:

@@ -15,7 +15,7 @@ from ...estimators.problem import Tensors
 from ...estimators.protocol import needs
 from ...functional import minibatches, sample_inits
 from ..protocol import Objective
-from .evaluate import REPORTED, evaluate_search
+from .evaluate import REPORTED, evaluate_search, validate_search
 from .network import SearchNetwork
 from .picture import save_search_pictures
 from .problem import NASProblem, arch_weights
@@ -117,6 +117,9 @@ class NAS:
             for edge, row in enumerate(weights.tolist()):
                 values.update({f"alpha_{kind}_{edge}_{op}": value for op, value in zip(self.space.operations, row)})
         return values
+
+    def validate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
+        return validate_search(self, meta_params, generator)
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         return evaluate_search(self, meta_params, generator)
