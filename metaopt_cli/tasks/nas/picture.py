@@ -84,7 +84,7 @@ def save_alphas_picture(space, metrics: Path, path: Path) -> bool:
     axes[0, 0].set_ylabel("softmax(α)")
     axes[-1, 0].set_xlabel("meta-step")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower right", fontsize=8)
+    fig.legend(handles, labels, loc="upper right", fontsize=8)  # over the top row's empty panels
     save_figure(fig, path, "α's operation weights per edge over meta-steps")
     return True
 
