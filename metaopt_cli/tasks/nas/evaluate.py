@@ -19,9 +19,11 @@ from ...progress import progress
 from .genotype import Genotype, as_text, derive, mask, random_genotype
 
 log = logging.getLogger(__name__)
-# DARTS's retraining recipe, scaled to task.eval_steps: SGD with momentum, weight decay and a
-# cosine learning rate (Liu et al. 2019, §A.2).
-MOMENTUM, WEIGHT_DECAY = 0.9, 3e-4
+# DARTS's retraining recipe, scaled to task.eval_steps: SGD with momentum, weight decay, a cosine
+# learning rate and the gradient's norm clipped at 5 (Liu et al. 2019, §A.2; its train.py). The
+# clip matters: a cell of chained skip connections multiplies its input (a dense cell of three
+# nodes by up to 3 per cell), and without it such a cell diverges at an lr that suits the others.
+MOMENTUM, WEIGHT_DECAY, GRAD_CLIP = 0.9, 3e-4, 5.0
 SCORES = ("val_acc", "test_acc")
 REPORTED = (*(f"{who}_{score}{stat}" for who in ("searched", "random_arch") for score in SCORES for stat in ("", "_std")),
             "genotype", "random_arch_genotype", "random_archs")
@@ -68,6 +70,9 @@ def retrained_scores(task, genotype: Genotype, seeds: int, generator: torch.Gene
     weights = mask(genotype, task.space, task.device)
     params = _trained(task, weights, sample_inits(task.make_net, seeds, generator, task.device),
                       minibatches(len(task.data.train.y), task.eval_steps, seeds, task.batch_size, generator), desc)
+    finite = torch.stack([value.flatten(1).isfinite().all(1) for value in params.values()]).all(0)
+    if not finite.all():  # its accuracy is then chance's, which the figures would not say why
+        log.warning(f"{desc}: {int((~finite).sum())} of {seeds} retrainings diverged; lower task.eval_lr")
     return {f"{split}_acc": _accuracy(task, params, weights, getattr(task.data, split)) for split in splits}
 
 
@@ -100,6 +105,9 @@ def _trained(task, weights, params, batches: torch.Tensor, desc: str):
         for t in progress(range(steps), desc):
             lr = task.eval_lr * 0.5 * (1 + math.cos(math.pi * t / steps))
             grads = grads_of(params, x[batches[t]], y[batches[t]])
+            norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()  # per seed
+            scale = (GRAD_CLIP / (norm + 1e-6)).clamp(max=1.0)
+            grads = {name: g * scale.view(-1, *[1] * (g.dim() - 1)) for name, g in grads.items()}
             velocity = {name: MOMENTUM * velocity[name] + grads[name] for name in params}
             params = {name: value - lr * velocity[name] for name, value in params.items()}
     return params
