@@ -3,9 +3,12 @@ stand-in CIFAR-10 files, and the published setup it composes to."""
 import json
 import os
 
+import torch
 import torchvision
 
 from conftest import run_in_process
+from metaopt_cli.build import build_task
+from metaopt_cli.tasks.nas.evaluate import retrained_scores
 from test_data import write_cifar10
 
 # The experiment as it is, shrunk: 3 cells of 2 nodes, 4 channels, a few steps of everything.
@@ -47,3 +50,15 @@ def test_darts_cifar10_search_runs_end_to_end_on_stand_in_files(tmp_path, monkey
     assert summary["random_archs"] == 2
     assert "random (best of 2)" in result.stdout + result.stderr  # the searched-vs-random table
     assert (run / "cell.png").stat().st_size > 0 and (run / "alphas.png").stat().st_size > 0
+
+
+def test_retraining_clips_gradients_so_chained_skip_connections_do_not_diverge(compose_config, caplog):
+    """Skips chained through every node multiply a dense cell's input by 3, and 7 over the bare
+    task's two cells: unclipped, SGD at the bare task's task.eval_lr diverges to chance."""
+    task = build_task(compose_config("train", ["task=nas", "task.eval_steps=100"]), torch.device("cpu"))
+    chained = {"normal": [[["skip_connect", 0], ["skip_connect", 1]], [["skip_connect", 1], ["skip_connect", 2]],
+                          [["skip_connect", 2], ["skip_connect", 3]]]}
+    scores = retrained_scores(task, chained, 2, torch.Generator().manual_seed(0), "chained skips")
+
+    assert scores["val_acc"].min() > 0.5
+    assert "diverged" not in caplog.text
