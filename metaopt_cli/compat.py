@@ -86,6 +86,8 @@ def check_run_config(cfg: DictConfig, choices: Mapping[str, str]) -> None:
     reason = why_unsupported(task, estimator, cfg.task)
     if reason is not None:
         raise UserError(f"task={task} does not support estimator={estimator}: {reason}")
+    if hasattr(task_class(task), "check_estimator"):  # settings of the task that only some estimators carry out
+        task_class(task).check_estimator(cfg.task, cfg.estimator)
     check_data(choices)
     horizon = cfg.task.get("horizon")
     if horizon is not None and horizon < 1:  # before the estimator measures its windows against it

@@ -55,6 +55,7 @@ SCHEMAS = {
         "protonet": tasks.ProtoNetConfig,
         "hpo": tasks.HPOConfig,
         "learned_opt": tasks.LearnedOptConfig,
+        "nas": tasks.NASConfig,
     },
 }
 

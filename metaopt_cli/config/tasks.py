@@ -14,6 +14,13 @@ class Batching(Enum):
     loop = "loop"  # one task after another, as the peers' loops do (CPUs)
 
 
+class SearchSpaceKind(Enum):
+    """task=nas's search space."""
+
+    conv = "conv"  # DARTS's convolutional cells, normal and reduction
+    dense = "dense"  # the same cells on feature vectors (MLP-sized: digits flattened), normal cells only
+
+
 @dataclass
 class DistillConfig:
     _target_: str = "metaopt_cli.tasks.distill.task.Distill"
@@ -104,3 +111,27 @@ class LearnedOptConfig:
     self_train: bool = MISSING  # after the warm-up, the rule updates its own weights
     self_train_warmup: int = MISSING  # outer steps of trainer.outer_optimizer before it does
     self_train_step_mult: float = MISSING  # the rule's step_mult when it updates itself
+
+
+@dataclass
+class NASConfig:
+    _target_: str = "metaopt_cli.tasks.nas.task.NAS"
+    space: SearchSpaceKind = MISSING
+    operations: List[str] = MISSING  # each edge's candidates (metaopt_cli/tasks/nas/space.py lists the names)
+    cells: int = MISSING  # cells stacked (conv: reduction cells at 1/3 and 2/3 of the depth)
+    nodes: int = MISSING  # intermediate nodes of a cell
+    channels: int = MISSING  # initial channels (conv) or width (dense)
+    horizon: int = MISSING  # K: inner SGD steps of the weights w (online: before w restarts fresh)
+    lr: float = MISSING  # the inner SGD's learning rate (DARTS's ξ and η)
+    momentum: float = MISSING
+    weight_decay: float = MISSING  # also the inner objective's for estimator=implicit (iDARTS)
+    batch_size: int = MISSING  # training examples per inner step
+    val_batch: int = MISSING  # validation examples scoring each meta-step
+    first_order: bool = MISSING  # DARTS's first order: the inner steps see α as a constant
+    warm_start: bool = MISSING  # w persists across meta-steps: an online estimator's inner run
+    top_k: int = MISSING  # edges kept per node in the derived architecture (DARTS: 2)
+    log_alphas: bool = MISSING  # every edge's operation weights in metrics.jsonl (alphas.png)
+    eval_steps: int = MISSING  # SGD steps retraining a derived or random architecture from scratch
+    eval_seeds: int = MISSING  # retrainings, for the mean and std
+    eval_lr: float = MISSING
+    random_archs: int = MISSING  # the random baseline: the best on validation of this many

@@ -99,6 +99,9 @@ class Task(Protocol):
     #       record (without it: none);
     #   outer_optimizer(meta_params, optimizer) -> optimizer: replaces the configured outer
     #       optimizer (without it: that optimizer).
+    #   check_estimator(task_cfg, estimator_cfg), a static method: refuse, with a UserError, task
+    #       settings that the configured estimator does not carry out, at start-up (without it:
+    #       any the matrix allows).
 
 
 def declared(task: type, name: str) -> Any:

@@ -1,0 +1,1 @@
+"""Differentiable architecture search (DARTS and its estimators): task=nas."""
