@@ -66,7 +66,8 @@ class NAS:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.batch_size, self.val_batch, self.first_order = batch_size, val_batch, first_order
         self.top_k, self.log_alphas = top_k, log_alphas
-        self.eval_steps, self.eval_seeds, self.eval_lr, self.random_archs = eval_steps, eval_seeds, eval_lr, random_archs
+        self.eval_steps, self.eval_seeds, self.eval_lr = eval_steps, eval_seeds, eval_lr
+        self.random_archs = random_archs
         self.net = self.make_net().to(device)  # the architecture; its own weights are never used
 
     @staticmethod
