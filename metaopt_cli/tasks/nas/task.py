@@ -36,7 +36,7 @@ class NAS:
         data: SplitData,
         device: torch.device,
         space: str,
-        operations: list[str],
+        operations: list[str] | None,
         cells: int,
         nodes: int,
         channels: int,
