@@ -171,3 +171,12 @@ def test_gradcheck_compares_every_applicable_estimator(tmp_path):
 ])
 def test_bad_input_is_one_error_line(tmp_path, override, fragments):
     assert_user_error(run_in_process(["train", *NAS_TINY, *override.split()], tmp_path), *fragments)
+
+
+def test_each_step_is_scored_on_a_validation_minibatch_of_its_own():
+    """As DARTS draws one per α step: the same weights score differently at steps 1 and 2."""
+    _, problem, meta_params = float64_search(val_batch=16)
+    state = problem.step(meta_params, problem.init(meta_params), 0)
+    later = {**state, "steps": state["steps"] + 1}
+    assert not torch.equal(problem.val_batches[0], problem.val_batches[1])
+    assert problem.meta_loss(meta_params, state) != problem.meta_loss(meta_params, later)

@@ -98,14 +98,14 @@ class NAS:
 
     def sample(self, generator: torch.Generator, count: int) -> NASProblem:
         """`count` supernets from fresh initialisations, each on minibatches of its own (drawn
-        with replacement), scored on one validation minibatch; the inner objective (implicit)
-        on a training minibatch of the same size."""
+        with replacement), every step scored on a validation minibatch of its own; the inner
+        objective (implicit) on a training minibatch of the validation one's size."""
         train, val = self.data.train, self.data.val
         batches = minibatches(len(train.y), self.horizon, count, self.batch_size, generator)
-        scored = torch.randperm(len(val.y), generator=generator, device=self.device)[:self.val_batch]
+        val_batches = minibatches(len(val.y), self.horizon, 1, self.val_batch, generator)[:, 0]
         inner = torch.randperm(len(train.y), generator=generator, device=self.device)[:self.val_batch]
         return NASProblem(self.net, sample_inits(self.make_net, count, generator, self.device), train.x, train.y,
-                          batches, val.x[scored], val.y[scored], train.x[inner], train.y[inner], self.lr,
+                          batches, val.x, val.y, val_batches, train.x[inner], train.y[inner], self.lr,
                           self.momentum, self.weight_decay, self.first_order)
 
     def log_values(self, meta_params: Tensors) -> dict[str, float]:
