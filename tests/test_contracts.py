@@ -170,6 +170,7 @@ SMALL_EVALUATION = {
     "influence": ["task.horizon=100"],  # its 100000 steps take minutes for one offline estimate
     "learned_opt": ["task.test_horizon=2", "task.test_seeds=1", "task.adam_lrs=[0.01]", "task.sgd_lrs=[0.1]"],
     "maml": ["task.test_episodes=2"],
+    "nas": ["task.eval_steps=2", "task.eval_seeds=2", "task.random_archs=1"],
     "protonet": ["task.test_episodes=2"],
 }
 
@@ -205,7 +206,8 @@ def test_list_prints_both_matrices_on_a_100_column_terminal(tmp_path):
     out = result.stdout
     assert "task × estimator" in out and "task × data" in out
     assert max(map(len, out.splitlines())) <= 100
-    rows = {line.split()[0]: line.split()[1:] for line in out.split("task × estimator")[1].splitlines()[2:8]}
+    matrix = out.split("task × estimator")[1].splitlines()[2:2 + len(TASKS)]
+    rows = {line.split()[0]: line.split()[1:] for line in matrix}
     assert set(rows) == set(TASKS) and all(cells.count("●") == 1 for cells in rows.values())
     assert "protonet × tbptt: Prototypical Networks have no inner loop to truncate" in out
     assert "sinusoid       regression" in out

@@ -1,7 +1,7 @@
 """Schemas of the `task` group."""
 from dataclasses import dataclass
 from enum import Enum
-from typing import List
+from typing import List, Optional
 
 from omegaconf import MISSING
 
@@ -117,7 +117,9 @@ class LearnedOptConfig:
 class NASConfig:
     _target_: str = "metaopt_cli.tasks.nas.task.NAS"
     space: SearchSpaceKind = MISSING
-    operations: List[str] = MISSING  # each edge's candidates (metaopt_cli/tasks/nas/space.py lists the names)
+    # Each edge's candidates (metaopt_cli/tasks/nas/space.py lists the names); null: DARTS's eight
+    # (conv) or every dense one.
+    operations: Optional[List[str]] = MISSING
     cells: int = MISSING  # cells stacked (conv: reduction cells at 1/3 and 2/3 of the depth)
     nodes: int = MISSING  # intermediate nodes of a cell
     channels: int = MISSING  # initial channels (conv) or width (dense)

@@ -13,6 +13,10 @@ from ...functional import unprefixed
 from ..runs import NetworkRuns
 
 WEIGHTS, VELOCITY = "w/", "v/"  # state keys: the supernets' weights and their momentum buffers
+# State key: each run's inner steps so far, which picks the validation minibatch that scores it. A
+# float (it goes through torch.func and the estimators as the other state does); one per run, so
+# that it is batched and split like the weights.
+STEPS = "steps"
 
 
 def arch_weights(meta_params: Tensors) -> tuple[torch.Tensor, ...]:
@@ -38,8 +42,9 @@ class NASProblem(NetworkRuns):
     train_x: torch.Tensor
     train_y: torch.Tensor
     batches: torch.Tensor  # int64 [K, B, batch]: each run's training minibatch at each step
-    val_x: torch.Tensor  # the validation minibatch the meta-loss scores
+    val_x: torch.Tensor  # the validation split
     val_y: torch.Tensor
+    val_batches: torch.Tensor  # int64 [K, val_batch]: the validation minibatch scoring each step, as DARTS draws
     inner_x: torch.Tensor  # the training examples of the inner objective (implicit)
     inner_y: torch.Tensor
     lr: float
@@ -58,8 +63,10 @@ class NASProblem(NetworkRuns):
         return range(1, self.horizon + 1)
 
     def init(self, meta_params: Tensors) -> Tensors:
+        runs = self.batches.shape[1]
         return {**{WEIGHTS + name: value for name, value in self.init_params.items()},
-                **{VELOCITY + name: torch.zeros_like(value) for name, value in self.init_params.items()}}
+                **{VELOCITY + name: torch.zeros_like(value) for name, value in self.init_params.items()},
+                STEPS: torch.zeros(runs, device=self.batches.device)}
 
     def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
         """v ← μ v + ∇L_train(w, α) + λ w;  w ← w − lr v (torch.optim.SGD's momentum, as DARTS's w)."""
@@ -73,11 +80,15 @@ class NASProblem(NetworkRuns):
         velocity = {name: self.momentum * velocity[name] + grads[name] + self.weight_decay * weights[name]
                     for name in weights}
         weights = {name: weights[name] - self.lr * velocity[name] for name in weights}
-        return {**{WEIGHTS + n: v for n, v in weights.items()}, **{VELOCITY + n: v for n, v in velocity.items()}}
+        return {**{WEIGHTS + n: v for n, v in weights.items()}, **{VELOCITY + n: v for n, v in velocity.items()},
+                STEPS: state[STEPS] + 1}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
-        losses = vmap(mixed_loss(self.net), in_dims=(0, None, None, None))(
-            unprefixed(state, WEIGHTS), self.val_x, self.val_y, arch_weights(meta_params))
+        """The validation loss on the minibatch of the step each run has reached (an online run
+        meets a new one at every window, as DARTS's α steps do), averaged over runs."""
+        chosen = self.val_batches[(state[STEPS].long() - 1).clamp(0, self.horizon - 1)]  # [B, val_batch]
+        losses = vmap(mixed_loss(self.net), in_dims=(0, 0, 0, None))(
+            unprefixed(state, WEIGHTS), self.val_x[chosen], self.val_y[chosen], arch_weights(meta_params))
         return losses.mean()
 
     def inner_objective(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:

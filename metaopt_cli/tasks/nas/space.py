@@ -18,6 +18,10 @@ CONV_OPERATIONS = ("none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "max_
 # so that the search chooses both whether an edge computes and which non-linearity it has.
 DENSE_OPERATIONS = ("none", "skip_connect", "linear", "linear_relu", "linear_tanh")
 OPERATIONS = {Space.conv: CONV_OPERATIONS, Space.dense: DENSE_OPERATIONS}
+# What task.operations=null searches: DARTS's eight (its PRIMITIVES, in its order), or every dense one.
+DEFAULT_OPERATIONS = {Space.conv: ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+                                   "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"),
+                      Space.dense: DENSE_OPERATIONS}
 CELL_INPUTS = 2  # the first node's candidate inputs: what top_k may be at most
 
 
@@ -46,9 +50,11 @@ class SearchSpace:
         return len(self.edges), len(self.operations)
 
 
-def search_space(kind: str | Space, nodes: int, operations: list[str], top_k: int) -> SearchSpace:
-    """The space the settings describe, or a UserError naming the bad one and the fix."""
+def search_space(kind: str | Space, nodes: int, operations: list[str] | None, top_k: int) -> SearchSpace:
+    """The space the settings describe (operations None: the space's default ones), or a UserError
+    naming the bad setting and the fix."""
     kind = Space(kind)
+    operations = list(DEFAULT_OPERATIONS[kind]) if operations is None else operations
     if nodes < 1:
         raise UserError(f"task.nodes must be at least 1 (a cell computes its output from its nodes), got {nodes}")
     valid = OPERATIONS[kind]

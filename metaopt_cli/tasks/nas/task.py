@@ -36,7 +36,7 @@ class NAS:
         data: SplitData,
         device: torch.device,
         space: str,
-        operations: list[str],
+        operations: list[str] | None,
         cells: int,
         nodes: int,
         channels: int,
@@ -66,7 +66,8 @@ class NAS:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.batch_size, self.val_batch, self.first_order = batch_size, val_batch, first_order
         self.top_k, self.log_alphas = top_k, log_alphas
-        self.eval_steps, self.eval_seeds, self.eval_lr, self.random_archs = eval_steps, eval_seeds, eval_lr, random_archs
+        self.eval_steps, self.eval_seeds, self.eval_lr = eval_steps, eval_seeds, eval_lr
+        self.random_archs = random_archs
         self.net = self.make_net().to(device)  # the architecture; its own weights are never used
 
     @staticmethod
@@ -97,14 +98,14 @@ class NAS:
 
     def sample(self, generator: torch.Generator, count: int) -> NASProblem:
         """`count` supernets from fresh initialisations, each on minibatches of its own (drawn
-        with replacement), scored on one validation minibatch; the inner objective (implicit)
-        on a training minibatch of the same size."""
+        with replacement), every step scored on a validation minibatch of its own; the inner
+        objective (implicit) on a training minibatch of the validation one's size."""
         train, val = self.data.train, self.data.val
         batches = minibatches(len(train.y), self.horizon, count, self.batch_size, generator)
-        scored = torch.randperm(len(val.y), generator=generator, device=self.device)[:self.val_batch]
+        val_batches = minibatches(len(val.y), self.horizon, 1, self.val_batch, generator)[:, 0]
         inner = torch.randperm(len(train.y), generator=generator, device=self.device)[:self.val_batch]
         return NASProblem(self.net, sample_inits(self.make_net, count, generator, self.device), train.x, train.y,
-                          batches, val.x[scored], val.y[scored], train.x[inner], train.y[inner], self.lr,
+                          batches, val.x, val.y, val_batches, train.x[inner], train.y[inner], self.lr,
                           self.momentum, self.weight_decay, self.first_order)
 
     def log_values(self, meta_params: Tensors) -> dict[str, float]:
