@@ -4,6 +4,7 @@ folder of a sweep's pictures side by side) must still say which run it shows.
 
 The command names its run once (`titled_pictures`); picture modules pass only what their
 picture shows, so the task's contract (`save_pictures(θ, run_dir)`) stays as it is."""
+import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,12 +24,14 @@ _run_title = ContextVar("metaopt_run_title", default=None)
 
 def run_title(choices: Mapping, estimator: str | None = None) -> str:
     """As in "distill × tbptt × mlp on digits", from a run's group choices; `estimator` names
-    several where one picture compares them. A task that is its own data (influence) uses no
-    backbone and no data, and its title names neither."""
+    several where one picture compares them. A task that is its own data (influence) names no
+    data, and one that builds its own network (nas, influence) no backbone."""
     task, estimator = choices["task"], estimator or choices["estimator"]
-    if not declared(task_class(task), "data_kinds"):
-        return f"{task} × {estimator}"
-    return f"{task} × {estimator} × {choices['backbone']} on {choices['data']}"
+    cls = task_class(task)
+    title = f"{task} × {estimator}"
+    if "make_backbone" in inspect.signature(cls).parameters:
+        title += f" × {choices['backbone']}"
+    return f"{title} on {choices['data']}" if declared(cls, "data_kinds") else title
 
 
 @contextmanager

@@ -36,6 +36,8 @@ TASK_TINY = {
                     "task.test_horizon=2", "task.test_seeds=1", "task.adam_lrs=[0.01]", "task.sgd_lrs=[0.1]"],
     "maml": ["task.horizon=2", "task.shots=1", "task.queries=1", "task.test_episodes=4", "task.test_horizon=1"],
     "protonet": ["task.shots=1", "task.queries=1", "task.test_episodes=4"],
+    "nas": ["task.horizon=4", "task.channels=4", "task.nodes=2", "task.batch_size=16", "task.val_batch=16",
+            "task.eval_steps=2", "task.eval_seeds=2", "task.random_archs=1"],
 }
 ESTIMATOR_TINY = {
     "backprop": [],
@@ -61,6 +63,15 @@ def stand_in_data(data: str, folder: Path, monkeypatch) -> list[str]:
         return []
     if data in ("mnist", "fashion_mnist"):
         write_mnist(folder, {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[data], n_train=80, n_test=20)
+        return [f"data.root={folder}", "data.val_size=20"]
+    if data == "cifar10":
+        import torchvision.datasets.cifar
+
+        from test_data import write_cifar10
+
+        write_cifar10(folder, per_batch=8, n_test=10)
+        # torchvision checks the md5 of CIFAR-10's batches, which stand-ins cannot match.
+        monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
         return [f"data.root={folder}", "data.val_size=20"]
     if data == "miniimagenet":
         write_miniimagenet(folder)
