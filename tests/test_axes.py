@@ -50,6 +50,7 @@ ESTIMATOR_TINY = {
 BACKBONE_TINY = {
     "mlp": ["backbone.hidden=[8]"],
     "conv4": ["backbone.width=4"],
+    "convnet": ["backbone.width=4"],
     "resnet12": ["backbone.widths=[4,4,4,4]"],
     "wrn28_10": ["backbone.depth=10", "backbone.widen=1"],
 }

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from metaopt_cli.backbones.conv4 import Conv4
+from metaopt_cli.backbones.convnet import ConvNet
 from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.backbones.norm import make_norm
 from metaopt_cli.backbones.resnet12 import ResNet12
@@ -21,10 +22,11 @@ WAYS = 5
 TINY = {
     "mlp": (MLP, {"hidden": [16]}),
     "conv4": (Conv4, {"width": 8}),
+    "convnet": (ConvNet, {"width": 8}),
     "resnet12": (ResNet12, {"widths": (4, 4, 8, 8)}),
     "wrn": (WideResNet, {"depth": 10, "widen": 1}),
 }
-CONV = ["conv4", "resnet12", "wrn"]
+CONV = ["conv4", "convnet", "resnet12", "wrn"]
 
 
 def build(name, num_outputs=WAYS, in_shape=IN_SHAPE, **overrides):
@@ -115,6 +117,17 @@ def test_too_small_images_raise(name):
         build(name, in_shape=(3, 8, 8))
 
 
+def test_convnet_depth_sets_the_smallest_image_and_the_embedding():
+    """Each block halves the maps (rounding down, 28 → 14 → 7 → 3 as in the papers' MNIST runs)."""
+    assert build("convnet", num_outputs=None, in_shape=(1, 28, 28), width=4).feature_dim == 4 * 3 * 3
+    assert build("convnet", num_outputs=None, in_shape=(1, 8, 8), depth=3).feature_dim == 8
+    assert build("convnet", in_shape=(1, 8, 8), depth=2, pooling="max")(torch.randn(2, 1, 8, 8)).shape == (2, WAYS)
+    with pytest.raises(UserError, match=r"16×16.*8×8"):
+        build("convnet", in_shape=(1, 8, 8), depth=4)
+    with pytest.raises(UserError, match="backbone.depth"):
+        build("convnet", depth=0)
+
+
 def test_wrn_bad_depth_and_tiny_images_raise():
     with pytest.raises(UserError, match="6n\\+4"):
         build("wrn", depth=12)
@@ -135,12 +148,18 @@ def test_hydra_instantiate_with_listconfig():
     assert model.feature_dim == 8 and model(batch()[0]).shape == (6, WAYS)
 
 
-def test_batch_norm_second_order_gradients_are_exact_under_vmap():
+NORMED = [("mlp", None)] + [(name, norm) for name in CONV for norm in ("batch", "instance")]
+
+
+@pytest.mark.parametrize(("name", "norm"), NORMED)
+def test_second_order_gradients_are_exact_under_vmap(name, norm):
     """A meta-gradient through an inner gradient step, taken with the tasks under vmap, equals
     the one taken task by task (torch's fused batch-norm backward under vmap loses
-    second-order terms; make_norm("batch") must not)."""
+    second-order terms; make_norm("batch") must not, and instance norm's group-norm kernel
+    must not either)."""
     torch.manual_seed(0)
-    net = build("conv4", in_shape=(1, 16, 16), width=4).double()
+    small = {"conv4": {"width": 4}, "convnet": {"width": 4}}.get(name, {})
+    net = build(name, in_shape=(1, 16, 16), **small, **({"norm": norm} if norm else {})).double()
     params = {name: p.detach().requires_grad_() for name, p in net.named_parameters()}
     x = torch.randn(3, 6, 1, 16, 16, dtype=torch.float64)
     y = torch.randint(0, WAYS, (3, 6))

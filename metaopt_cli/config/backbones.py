@@ -1,5 +1,6 @@
 """Schemas of the `backbone` group; input shape and output count come from the data."""
 from dataclasses import dataclass
+from enum import Enum
 from typing import List
 
 from omegaconf import MISSING
@@ -16,6 +17,22 @@ class Conv4Config:
     _target_: str = "metaopt_cli.backbones.conv4.Conv4"
     width: int = MISSING
     norm: str = MISSING  # batch | instance | none
+
+
+class Pooling(Enum):
+    """The ConvNet's 2×2 downsampling."""
+
+    avg = "avg"  # the condensation papers'
+    max = "max"
+
+
+@dataclass
+class ConvNetConfig:
+    _target_: str = "metaopt_cli.backbones.convnet.ConvNet"
+    width: int = MISSING
+    depth: int = MISSING  # conv blocks, each halving the image
+    norm: str = MISSING  # instance | batch | none
+    pooling: Pooling = MISSING
 
 
 @dataclass

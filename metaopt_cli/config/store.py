@@ -31,6 +31,7 @@ SCHEMAS = {
     "backbone": {
         "mlp": backbones.MLPConfig,
         "conv4": backbones.Conv4Config,
+        "convnet": backbones.ConvNetConfig,
         "resnet12": backbones.ResNet12Config,
         "wrn": backbones.WideResNetConfig,
     },
