@@ -21,16 +21,25 @@ class SearchSpaceKind(Enum):
     dense = "dense"  # the same cells on feature vectors (MLP-sized: digits flattened), normal cells only
 
 
+class DistillMethod(Enum):
+    """What task=distill's meta-loss compares."""
+
+    unroll = "unroll"  # the trained networks' loss on real data (Wang et al. 2018)
+    gradient_match = "gradient_match"  # each step's per-class gradients, synthetic against real (Zhao et al. 2021)
+
+
 @dataclass
 class DistillConfig:
     _target_: str = "metaopt_cli.tasks.distill.task.Distill"
-    horizon: int = MISSING  # K: inner SGD steps on the synthetic set
+    method: DistillMethod = MISSING
+    horizon: int = MISSING  # K: inner SGD steps on the synthetic set (gradient_match: matchings)
     images_per_class: int = MISSING
     learn_labels: bool = MISSING  # soft labels as extra meta-parameters
     learn_lr: bool = MISSING  # the inner learning rate as a meta-parameter
     inner_lr: float = MISSING  # initial inner learning rate
     init: str = MISSING  # synthetic images start as random real images, or as noise
-    real_batch: int = MISSING  # real training images scoring each meta-step
+    real_batch: int = MISSING  # real training images scoring each meta-step (gradient_match: per class)
+    net_steps: int = MISSING  # gradient_match: the network's SGD steps between matchings
     eval_models: int = MISSING  # fresh networks trained on the distilled set at evaluation
     eval_steps: int = MISSING  # full-batch steps for the random-real baseline
     # The random-real baseline's learning-rate grid, the best picked on validation.

@@ -1,21 +1,28 @@
 """Dataset distillation (Wang et al. 2018): learn a few synthetic images per class such that
 a freshly initialised network trained on them for K steps does well on real data."""
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from ...config.tasks import DistillMethod
 from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from ..protocol import Objective
 from .evaluate import evaluate_distilled, evaluate_random_real
+from .gradient_match import sample_gradient_match
 from .picture import save_distilled_picture
 from .problem import DistillProblem
 from .synthetic import SyntheticSet, random_real_images
+from .tuned import evaluate_tuned
+
+log = logging.getLogger(__name__)
 
 
 class Distill:
@@ -43,9 +50,16 @@ class Distill:
         eval_models: int,
         eval_steps: int,
         eval_lrs: list[float],
+        method: DistillMethod | str = DistillMethod.unroll,
+        net_steps: int = 1,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
-                        real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
+                        real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps, net_steps=net_steps)
+        self.method = DistillMethod(method)
+        if learn_lr and self.method is DistillMethod.gradient_match:
+            # The networks train on the synthetic set detached, so no meta-gradient reaches their lr.
+            log.warning("task.learn_lr is ignored by task.method=gradient_match: the networks train at task.inner_lr")
+            learn_lr = False
         if eval_models < 2:
             raise UserError(f"task.eval_models={eval_models}: the evaluation reports the mean and std over "
                             "that many fresh networks, and one gives no spread; use at least 2")
@@ -62,10 +76,21 @@ class Distill:
             )
         self.data, self.horizon, self.init = data, horizon, init
         self.real_batch, self.eval_models, self.eval_steps, self.eval_lrs = real_batch, eval_models, eval_steps, eval_lrs
+        self.net_steps = net_steps
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
+
+    @staticmethod
+    def check_estimator(task: DictConfig, estimator: DictConfig) -> None:
+        """Checkpointing recomputes the inner steps backwards through the state, and gradient
+        matching's state never depends on θ (nor holds only floats: each matching's real batch)."""
+        if DistillMethod(task.method) is DistillMethod.gradient_match and estimator.get("checkpoint", False):
+            raise UserError("estimator.checkpoint=true saves nothing under task.method=gradient_match, whose networks "
+                            "train on the synthetic set detached: set estimator.checkpoint=false, or use "
+                            "estimator=tbptt estimator.truncation=1, which gives the same gradient holding one "
+                            "matching's graph")
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         real = random_real_images(self.data, self.synthetic.labels, generator)
@@ -74,6 +99,8 @@ class Distill:
 
     def sample(self, generator: torch.Generator, count: int) -> DistillProblem:
         """`count` fresh networks, trained in parallel, scored on one batch of real images."""
+        if self.method is DistillMethod.gradient_match:
+            return sample_gradient_match(self, generator, count)
         train = self.data.train
         device = train.x.device
         batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)
@@ -86,13 +113,20 @@ class Distill:
 
     def validate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         """The distilled set on the validation split: what the run is judged by while it trains."""
-        return evaluate_distilled(self, meta_params, generator, "val")
+        return self._evaluate_distilled(meta_params, generator, "val")
 
     def evaluate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
         return {
-            **evaluate_distilled(self, meta_params, generator, "test"),
+            **self._evaluate_distilled(meta_params, generator, "test"),
             **evaluate_random_real(self, generator),
         }
+
+    def _evaluate_distilled(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
+        """Unrolled sets are scored by the schedule they were learned for; matched ones by
+        networks trained to convergence, as the random-real baseline is."""
+        if self.method is DistillMethod.unroll:
+            return evaluate_distilled(self, meta_params, generator, split)
+        return evaluate_tuned(self, meta_params, generator, split)
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         path = (out_dir or run_dir) / "distilled.png"
