@@ -43,6 +43,7 @@ class Distill:
         eval_models: int,
         eval_steps: int,
         eval_lrs: list[float],
+        dsa: bool = False,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
@@ -52,6 +53,10 @@ class Distill:
         if not eval_lrs or not all(0 < lr < math.inf for lr in eval_lrs):
             raise UserError(f"task.eval_lrs is the grid of learning rates the random-real baseline is tuned on: "
                             f"a non-empty list of positive, finite values, got {list(eval_lrs)}")
+        if dsa:
+            raise UserError("task.dsa=true: differentiable Siamese augmentation transforms alike the real and the "
+                            "synthetic batch that gradient or trajectory matching compares; the unrolled method "
+                            "(Wang et al. 2018) trains on the synthetic set as it is. Use task.dsa=false")
         if init not in ("real", "noise"):
             raise UserError(f"task.init must be real or noise, got '{init}'")
         smallest = int(torch.bincount(data.train.y, minlength=data.num_classes).min())
