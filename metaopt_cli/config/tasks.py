@@ -38,6 +38,9 @@ class DistillConfig:
     # Differentiable Siamese augmentation (tasks/distill/augment.py) of the real and synthetic
     # batches a matching method compares.
     dsa: bool = MISSING
+    # Backbone options (conf/backbone/<name>.yaml, at their defaults) the final evaluation also
+    # trains the distilled set and the random-real baseline into.
+    eval_backbones: List[str] = MISSING
 
 
 @dataclass

@@ -2,6 +2,7 @@
 a freshly initialised network trained on them for K steps does well on real data."""
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from ..protocol import Objective
-from .evaluate import evaluate_distilled, evaluate_random_real
+from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_random_real
 from .picture import save_distilled_picture
 from .problem import DistillProblem
 from .synthetic import SyntheticSet, random_real_images
@@ -44,6 +45,8 @@ class Distill:
         eval_steps: int,
         eval_lrs: list[float],
         dsa: bool = False,
+        eval_backbones: list[str] = (),
+        backbone_option: Callable[[str], Callable[..., nn.Module]] | None = None,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
@@ -69,6 +72,8 @@ class Distill:
         self.real_batch, self.eval_models, self.eval_steps, self.eval_lrs = real_batch, eval_models, eval_steps, eval_lrs
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
+        self.arch = Architecture("backbone", self.make_net, self.net)
+        self.eval_archs = [_architecture(name, backbone_option, data) for name in dict.fromkeys(eval_backbones)]
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
 
@@ -97,12 +102,24 @@ class Distill:
         return {
             **evaluate_distilled(self, meta_params, generator, "test"),
             **evaluate_random_real(self, generator),
+            **evaluate_across(self, meta_params, generator),
         }
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         path = (out_dir or run_dir) / "distilled.png"
         save_distilled_picture(meta_params["images"], self.synthetic.labels, path)
         return [path]
+
+
+def _architecture(name: str, backbone_option, data: SplitData) -> Architecture:
+    """backbone=<name> at its defaults, for the data; built once here, so that a name that does
+    not exist or a network that cannot take the images stops the run at start-up."""
+    try:
+        make_backbone = backbone_option(name)
+    except UserError as error:
+        raise UserError(f"task.eval_backbones: {error}") from None
+    make_net = partial(make_backbone, in_shape=data.in_shape, num_outputs=data.num_classes)
+    return Architecture(name, make_net, make_net().to(data.train.x.device))
 
 
 def _check_positive(**values: float) -> None:
