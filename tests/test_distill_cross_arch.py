@@ -54,4 +54,4 @@ def test_an_unknown_backbone_is_one_error_line_listing_the_options(tmp_path):
 
 def test_a_backbone_too_big_for_the_images_is_the_size_checks_line(tmp_path):
     result = run_in_process(["train", *TINY, "task.eval_backbones=[conv4]", "hydra.run.dir=run"], tmp_path)
-    assert_user_error(result, "conv4", "16×16", "8×8")
+    assert_user_error(result, "task.eval_backbones: conv4", "16×16", "8×8")

@@ -115,11 +115,11 @@ def _architecture(name: str, backbone_option, data: SplitData) -> Architecture:
     """backbone=<name> at its defaults, for the data; built once here, so that a name that does
     not exist or a network that cannot take the images stops the run at start-up."""
     try:
-        make_backbone = backbone_option(name)
-    except UserError as error:
+        make_net = partial(backbone_option(name), in_shape=data.in_shape, num_outputs=data.num_classes)
+        net = make_net()
+    except UserError as error:  # which knob asked for it: the run's own backbone is fine
         raise UserError(f"task.eval_backbones: {error}") from None
-    make_net = partial(make_backbone, in_shape=data.in_shape, num_outputs=data.num_classes)
-    return Architecture(name, make_net, make_net().to(data.train.x.device))
+    return Architecture(name, make_net, net.to(data.train.x.device))
 
 
 def _check_positive(**values: float) -> None:
