@@ -8,6 +8,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from .config.commands import DType
+from .config.store import option_config, options
 from .distributed import World
 from .errors import UserError
 
@@ -81,11 +82,22 @@ def build_task(cfg: DictConfig, device: torch.device):
         provided["data"] = build(cfg.data).to(device, dtype)
     if "make_backbone" in wanted:
         provided["make_backbone"] = build(cfg.backbone, _partial_=True)
+    if "backbone_option" in wanted:
+        provided["backbone_option"] = backbone_option
     if "device" in wanted:
         provided["device"] = device
     # Partial first: handed to instantiate directly, the data's dataclasses would be turned
     # into configs.
     return build(cfg.task, _partial_=True, _convert_="all")(**provided)
+
+
+def backbone_option(name: str):
+    """The builder of `backbone=<name>` at its defaults (conf/backbone/<name>.yaml), for a task
+    that trains other architectures beside the run's own."""
+    choices = options("backbone")
+    if name not in choices:
+        raise UserError(f"there is no backbone '{name}': choose among {', '.join(choices)}")
+    return build(option_config("backbone", name), _partial_=True)
 
 
 def run_dtype(cfg: DictConfig) -> torch.dtype:

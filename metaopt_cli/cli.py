@@ -15,7 +15,7 @@ COMMANDS = {
     "gradcheck": "compare estimators' meta-gradients with the exact one (gradcheck.estimators=[…])",
     "bench": "seconds and peak memory per estimate, per estimator, as the horizon grows",
     "list": "config groups, their options and the task × estimator matrix",
-    "compare": "a sweep's runs as one table, mean ± 95% CI over seeds (compare <sweep or run dirs…>; --help)",
+    "compare": "a sweep's runs as one table, mean ± 95% CI or std over seeds (compare <sweep or run dirs…>; --help)",
 }
 
 USAGE = "usage: metaopt {" + ",".join(COMMANDS) + "} [hydra overrides] [-m] [--cfg job] [--help]"

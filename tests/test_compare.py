@@ -66,6 +66,32 @@ def test_a_sweep_as_one_table_csv_markdown_and_picture(sweep, tmp_path):
     assert not list(sweep.glob("*.tmp"))
 
 
+def test_spread_std_shows_the_seeds_sample_std(sweep, tmp_path):
+    """--spread std: mean ± the sample standard deviation over seeds in the table, the CSV (a
+    `_std` column in place of `_ci95`) and the Markdown, each saying so."""
+    out = tmp_path / "out"
+    result = run_in_process(["compare", str(sweep), "--spread", "std", "--out", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mean ± sample std over seeds" in result.stdout and "95% CI" not in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("estimator=")}
+    with (out / "compare.csv").open() as file:
+        table = {row["group"]: row for row in csv.DictReader(file)}
+    for estimator, summaries in _summaries_by_estimator(sweep).items():
+        values = [summary["distilled_test_acc"] for summary in summaries]
+        row = table[estimator]
+        assert "distilled_test_acc_ci95" not in row
+        assert float(row["distilled_test_acc_std"]) == pytest.approx(statistics.stdev(values), rel=1e-12)
+        assert float(row["distilled_test_acc_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-12)
+        # The shown ± is the std, not the CI's half-width (t·std/√3 = 2.48·std).
+        _, _, _, _, _, mean, plus_minus, std, *_ = rows[estimator].split()  # distilled_test_acc: the second metric
+        decimals = len(std.split(".")[1])
+        assert (mean, plus_minus, std) == (f"{statistics.fmean(values):.{decimals}f}", "±",
+                                           f"{statistics.stdev(values):.{decimals}f}")
+    markdown = (out / "compare.md").read_text()
+    assert "mean ± sample std over seeds" in markdown and markdown.count("±") >= 7
+    assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_chosen_metrics_and_runs_of_one_seed(sweep, tmp_path):
     """Two run folders (one seed per estimator): no interval, said so; --out where the files go."""
     result = run_in_process(["compare", str(sweep / "0"), str(sweep / "3"), "--metrics", "random_real_lr,steps",
@@ -137,6 +163,7 @@ def test_meta_loss_curve_counts_a_run_as_far_as_it_got(sweep, tmp_path):
      ["no run reports val_acc", "choose --metrics among steps", "distilled_test_acc", "wall_seconds"]),
     (["{sweep}", "--metrics", "a,,b"], ["has an empty name", "--metrics a,b"]),
     (["{sweep}", "--out", "{file}"], ["cannot write into", "pass --out <a writable folder>"]),
+    (["{sweep}", "--spread", "sem"], ["--spread", "'sem'", "ci95", "std", "metaopt compare --help"]),
     ([], ["the following arguments are required: FOLDER", "metaopt compare --help"]),
 ])
 def test_bad_input_is_one_error_line(sweep, tmp_path, args, fragments):
@@ -167,3 +194,9 @@ def test_shell_completion_leaves_folder_names_to_the_shell(tmp_path):
 ])
 def test_figures_as_precise_as_their_interval(value, text):
     assert shown(value) == text
+
+
+def test_figures_as_precise_as_their_std():
+    value = Estimate(0.58899, 0.0981, 3, std=0.0395)
+    assert shown(value, "std") == "0.589 ± 0.040" and shown(value) == "0.589 ± 0.098"
+    assert shown(Estimate(0.123456, None, 1, None), "std") == "0.1235"

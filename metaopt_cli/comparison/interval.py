@@ -1,5 +1,6 @@
-"""A mean over seeds and its 95% confidence interval: Student's t, since a sweep has a handful
-of seeds, where the normal's 1.96 would claim too much."""
+"""A mean over seeds with its spread: the 95% confidence interval of the mean (Student's t, since
+a sweep has a handful of seeds, where the normal's 1.96 would claim too much), or the seeds'
+sample standard deviation, which is what dataset distillation papers print after their ±."""
 import dataclasses
 import math
 import statistics
@@ -12,6 +13,15 @@ class Estimate:
     mean: float
     ci95: float | None  # the interval's half-width; None from one value, which has no spread
     n: int
+    std: float | None = None  # the sample standard deviation (n − 1); None from one value
+
+    def spread(self, kind: str) -> float | None:
+        """`kind` as SPREADS names it."""
+        return getattr(self, kind)
+
+
+# What `±` can stand for (`metaopt compare --spread`), as captions name it.
+SPREADS = {"ci95": "95% CI over seeds (Student t)", "std": "sample std over seeds"}
 
 
 def estimate(values: list[float]) -> Estimate | None:
@@ -20,13 +30,14 @@ def estimate(values: list[float]) -> Estimate | None:
     mean = statistics.fmean(values)
     if len(values) < 2:
         return Estimate(mean, None, 1)
-    standard_error = statistics.stdev(values) / math.sqrt(len(values))
-    return Estimate(mean, float(stdtrit(len(values) - 1, 0.975)) * standard_error, len(values))
+    std = statistics.stdev(values)
+    return Estimate(mean, float(stdtrit(len(values) - 1, 0.975)) * std / math.sqrt(len(values)), len(values), std)
 
 
-def shown(value: Estimate) -> str:
-    """`mean ± half-width`, to the CI's second significant digit; four significant digits without one."""
-    if value.ci95 is None or not value.ci95 > 0 or not math.isfinite(value.ci95):
+def shown(value: Estimate, spread: str = "ci95") -> str:
+    """`mean ± spread`, to the spread's second significant digit; four significant digits without one."""
+    half = value.spread(spread)
+    if half is None or not half > 0 or not math.isfinite(half):
         return f"{value.mean:.4g}"
-    decimals = min(max(1 - math.floor(math.log10(value.ci95)), 0), 10)
-    return f"{value.mean:.{decimals}f} ± {value.ci95:.{decimals}f}"
+    decimals = min(max(1 - math.floor(math.log10(half)), 0), 10)
+    return f"{value.mean:.{decimals}f} ± {half:.{decimals}f}"

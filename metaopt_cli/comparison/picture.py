@@ -1,13 +1,15 @@
-"""compare.png: each group's meta-loss against the meta-step, mean over its seeds, with its 95% CI."""
+"""compare.png: each group's meta-loss against the meta-step, mean over its seeds, with its spread
+(95% CI or sample std, as the table's)."""
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from ..pictures import save_figure
 from .groups import Group, distinguishing, label
+from .interval import SPREADS
 
 
-def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
+def save_meta_loss_picture(groups: list[Group], path: Path, spread: str = "ci95") -> None:
     """Written to `path` as PNG whatever its name (the caller writes beside the file and renames)."""
     keys = distinguishing(groups)
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -22,7 +24,7 @@ def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
         runs = sum(bool(run.meta_loss) for run in group.runs)
         line, = ax.plot(steps, means, label=f"{label(group, keys)} (n={runs})")
         # Where a single run got that far there is no interval: the band stops there.
-        half = [value.ci95 if value.ci95 is not None else float("nan") for _, value in curve]
+        half = [value.spread(spread) if value.spread(spread) is not None else float("nan") for _, value in curve]
         ax.fill_between(steps, [m - h for m, h in zip(means, half)], [m + h for m, h in zip(means, half)],
                         color=line.get_color(), alpha=0.2, linewidth=0)
     if drawn:
@@ -31,6 +33,6 @@ def save_meta_loss_picture(groups: list[Group], path: Path) -> None:
         ax.text(0.5, 0.5, "no meta-step logged yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("meta-step")
     ax.set_ylabel("meta-loss")
-    ax.set_title("meta-loss per group: mean over seeds, band 95% CI (Student t)")
+    ax.set_title(f"meta-loss per group: mean, band ± {SPREADS[spread]}")
     ax.grid(True, alpha=0.3)
     save_figure(fig, path)

@@ -8,7 +8,7 @@ from functools import cache
 from importlib.resources import files
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from . import backbones, commands, data, estimators, outer, tasks
 
@@ -81,3 +81,12 @@ def schema_of(group: str, option: str) -> type:
     defaults = OmegaConf.load(files("metaopt_cli.conf") / group / f"{option}.yaml").defaults
     name = next(iter(defaults[0].values()))
     return SCHEMAS[group][name]
+
+
+def option_config(group: str, option: str) -> DictConfig:
+    """An option's own values bound by its schema, as composing `<group>=<option>` with no other
+    override gives them: what a run builds beside its chosen option (other backbones to evaluate
+    on), without a second Hydra composition inside the running one."""
+    values = OmegaConf.load(files("metaopt_cli.conf") / group / f"{option}.yaml")
+    values.pop("defaults", None)
+    return OmegaConf.merge(OmegaConf.structured(schema_of(group, option)), values)

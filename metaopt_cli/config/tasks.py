@@ -44,6 +44,12 @@ class DistillConfig:
     eval_steps: int = MISSING  # full-batch steps for the random-real baseline
     # The random-real baseline's learning-rate grid, the best picked on validation.
     eval_lrs: List[float] = MISSING
+    # Differentiable Siamese augmentation (tasks/distill/augment.py) of the real and synthetic
+    # batches a matching method compares.
+    dsa: bool = MISSING
+    # Backbone options (conf/backbone/<name>.yaml, at their defaults) the final evaluation also
+    # trains the distilled set and the random-real baseline into.
+    eval_backbones: List[str] = MISSING
 
 
 @dataclass

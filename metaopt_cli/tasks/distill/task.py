@@ -3,6 +3,7 @@ a freshly initialised network trained on them for K steps does well on real data
 import logging
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from ..protocol import Objective
-from .evaluate import evaluate_distilled, evaluate_random_real
+from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_random_real
 from .gradient_match import sample_gradient_match
 from .picture import save_distilled_picture
 from .problem import DistillProblem
@@ -52,6 +53,9 @@ class Distill:
         eval_lrs: list[float],
         method: DistillMethod | str = DistillMethod.unroll,
         net_steps: int = 1,
+        dsa: bool = False,
+        eval_backbones: list[str] = (),
+        backbone_option: Callable[[str], Callable[..., nn.Module]] | None = None,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps, net_steps=net_steps)
@@ -66,6 +70,10 @@ class Distill:
         if not eval_lrs or not all(0 < lr < math.inf for lr in eval_lrs):
             raise UserError(f"task.eval_lrs is the grid of learning rates the random-real baseline is tuned on: "
                             f"a non-empty list of positive, finite values, got {list(eval_lrs)}")
+        if dsa:
+            raise UserError("task.dsa=true: differentiable Siamese augmentation transforms alike the real and the "
+                            "synthetic batch that gradient or trajectory matching compares; the unrolled method "
+                            "(Wang et al. 2018) trains on the synthetic set as it is. Use task.dsa=false")
         if init not in ("real", "noise"):
             raise UserError(f"task.init must be real or noise, got '{init}'")
         smallest = int(torch.bincount(data.train.y, minlength=data.num_classes).min())
@@ -79,6 +87,8 @@ class Distill:
         self.net_steps = net_steps
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
+        self.arch = Architecture("backbone", self.make_net, self.net)
+        self.eval_archs = [_architecture(name, backbone_option, data) for name in dict.fromkeys(eval_backbones)]
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
 
@@ -119,6 +129,7 @@ class Distill:
         return {
             **self._evaluate_distilled(meta_params, generator, "test"),
             **evaluate_random_real(self, generator),
+            **evaluate_across(self, meta_params, generator),
         }
 
     def _evaluate_distilled(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
@@ -132,6 +143,17 @@ class Distill:
         path = (out_dir or run_dir) / "distilled.png"
         save_distilled_picture(meta_params["images"], self.synthetic.labels, path)
         return [path]
+
+
+def _architecture(name: str, backbone_option, data: SplitData) -> Architecture:
+    """backbone=<name> at its defaults, for the data; built once here, so that a name that does
+    not exist or a network that cannot take the images stops the run at start-up."""
+    try:
+        make_net = partial(backbone_option(name), in_shape=data.in_shape, num_outputs=data.num_classes)
+        net = make_net()
+    except UserError as error:  # which knob asked for it: the run's own backbone is fine
+        raise UserError(f"task.eval_backbones: {error}") from None
+    return Architecture(name, make_net, net.to(data.train.x.device))
 
 
 def _check_positive(**values: float) -> None:
