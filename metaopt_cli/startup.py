@@ -21,7 +21,7 @@ from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
 from .objective import check_sweeper_direction, objective_of
 from .sweep import prepare_launcher
-from .tasks.distill.experts import check_experts_config, experts_folder
+from .tasks.distill.experts import check_experts_config, choices_of, experts_folder
 
 # The submitit plugin's configs, which metaopt's launcher presets extend.
 SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
@@ -48,9 +48,8 @@ def check_bench(cfg: DictConfig) -> None:
 
 
 def check_experts(cfg: DictConfig) -> None:
-    choices = cfg.hydra.runtime.choices
-    check_experts_config(cfg, choices)
-    check_output_dir(str(experts_folder(cfg.experts, choices)), "experts.dir")
+    check_experts_config(cfg, cfg.hydra.runtime.choices)
+    check_output_dir(str(experts_folder(cfg.experts, choices_of(cfg.hydra))), "experts.dir")
 
 
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,

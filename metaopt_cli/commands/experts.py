@@ -14,7 +14,7 @@ from ..errors import reports_user_errors
 from ..progress import showing_progress
 from ..table import format_table
 from ..tasks.distill.expert_training import accuracies, train_experts
-from ..tasks.distill.experts import check_experts_config, experts_folder, save_expert, save_manifest
+from ..tasks.distill.experts import check_experts_config, choices_of, experts_folder, save_expert, save_manifest
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     choices = HydraConfig.get().runtime.choices
     check_experts_config(cfg, choices)
     options, trainer = cfg.experts, cfg.trainer
-    folder = experts_folder(options, choices)
+    folder = experts_folder(options, choices_of(HydraConfig.get()))
     device, dtype = pick_device(trainer.device), run_dtype(cfg)
     torch.set_default_dtype(dtype)  # the networks' parameters, as `metaopt train` builds them
     data = build(cfg.data).to(device, dtype)

@@ -21,6 +21,13 @@ class SearchSpaceKind(Enum):
     dense = "dense"  # the same cells on feature vectors (MLP-sized: digits flattened), normal cells only
 
 
+class DistillMethod(Enum):
+    """What task=distill matches the synthetic set's training to."""
+
+    unroll = "unroll"  # train fresh networks K steps on it, scored on real data (Wang et al. 2018)
+    trajectory_match = "trajectory_match"  # K steps from an expert's epoch t, to its epoch t + M (MTT, 2022)
+
+
 @dataclass
 class DistillConfig:
     _target_: str = "metaopt_cli.tasks.distill.task.Distill"
@@ -35,6 +42,12 @@ class DistillConfig:
     eval_steps: int = MISSING  # full-batch steps for the random-real baseline
     # The random-real baseline's learning-rate grid, the best picked on validation.
     eval_lrs: List[float] = MISSING
+    method: DistillMethod = MISSING
+    # trajectory_match: the folder of `metaopt experts`; null: outputs/experts/<data>-<backbone>
+    experts: Optional[str] = MISSING
+    expert_epochs: int = MISSING  # trajectory_match: M, the expert epochs the K synthetic steps match
+    max_start_epoch: int = MISSING  # trajectory_match: the start epoch t is drawn from 0 … this − 1
+    syn_batch: Optional[int] = MISSING  # trajectory_match: synthetic images per inner step; null: all
 
 
 @dataclass

@@ -9,11 +9,12 @@ from .synthetic import random_real_images
 
 
 def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
-    """Fresh networks trained exactly as in meta-training: K steps on the distilled set, scored
-    on the `split` ("val": model selection, "test": the final report)."""
+    """Fresh networks trained on the distilled set at its inner lr for the task's distilled_steps
+    (K, as in meta-training, for unroll), scored on the `split` ("val": model selection, "test":
+    the final report)."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, generator, images, targets, lr, task.horizon, f"evaluate: distilled set on {split}")
+        params = _train(task, generator, images, targets, lr, task.distilled_steps, f"evaluate: distilled set on {split}")
         acc = _accuracy(task.net, params, getattr(task.data, split))
     return {f"distilled_{split}_acc": acc.mean().item(), f"distilled_{split}_acc_std": acc.std().item()}
 

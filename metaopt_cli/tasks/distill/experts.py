@@ -19,11 +19,10 @@ the working directory, where `task=distill task.method=trajectory_match` finds i
 data and backbone.
 """
 import json
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-
-import math
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -33,16 +32,20 @@ from ...errors import UserError
 from ...write_faults import replace_file
 
 MANIFEST = "experts.json"
+# Settings that say where the data lies, not what it is: they do not name other experts.
+PLACES = ("data.root=", "data.download=")
 
 
-def default_folder(data: str, backbone: str) -> Path:
-    """Where `metaopt experts` writes, and trajectory matching looks, for this data and backbone."""
-    return Path("outputs") / "experts" / f"{data}-{backbone}"
+def default_folder(choices: dict) -> Path:
+    """Where `metaopt experts` writes, and trajectory matching looks, for this data and backbone:
+    outputs/experts/<data>-<backbone>, followed by the command line's data.* and backbone.*
+    settings where it has any (backbone.hidden=[64] trains other networks)."""
+    return Path("outputs") / "experts" / ",".join([f"{choices['data']}-{choices['backbone']}", *choices["settings"]])
 
 
 def experts_folder(options: DictConfig, choices) -> Path:
     """`metaopt experts`'s folder: experts.dir, or the default one for its data and backbone."""
-    return Path(options.dir) if options.dir else default_folder(choices["data"], choices["backbone"])
+    return Path(options.dir) if options.dir else default_folder(choices)
 
 
 def check_experts_config(cfg: DictConfig, choices) -> None:
@@ -61,20 +64,25 @@ def check_experts_config(cfg: DictConfig, choices) -> None:
     check_trainer(cfg.trainer)
 
 
-def run_choices() -> dict[str, str]:
-    """The data and backbone options of the running metaopt command."""
-    if not HydraConfig.initialized():
-        raise UserError("task.experts=null finds the experts from the run's data and backbone options, which only a "
-                        "metaopt command knows: pass task.experts=<folder of `metaopt experts`>")
-    choices = HydraConfig.get().runtime.choices
-    return {"data": choices["data"], "backbone": choices["backbone"]}
+def run_choices() -> dict | None:
+    """choices_of the running metaopt command; None outside one (Python)."""
+    return choices_of(HydraConfig.get()) if HydraConfig.initialized() else None
 
 
-def make_command(choices: dict[str, str], folder: Path | None = None) -> str:
-    """The `metaopt experts` command line that writes experts for these options (into `folder`
-    when it is not their default one)."""
-    words = ["metaopt", "experts", f"data={choices['data']}", f"backbone={choices['backbone']}"]
-    if folder is not None and Path(folder) != default_folder(choices["data"], choices["backbone"]):
+def choices_of(hydra_cfg: DictConfig) -> dict:
+    """The data and backbone options in a command's Hydra node, and the command line's settings of them."""
+    settings = sorted(line for line in hydra_cfg.overrides.task
+                      if line.startswith(("data.", "backbone.")) and not line.startswith(PLACES))
+    return {"data": hydra_cfg.runtime.choices["data"], "backbone": hydra_cfg.runtime.choices["backbone"],
+            "settings": settings}
+
+
+def make_command(choices: dict | None, folder: Path) -> str:
+    """The `metaopt experts` command line that writes experts for these options into `folder`
+    (named only where it is not their default one); outside a command, with placeholders."""
+    choices = choices or {"data": "<data>", "backbone": "<backbone>", "settings": []}
+    words = ["metaopt", "experts", f"data={choices['data']}", f"backbone={choices['backbone']}", *choices["settings"]]
+    if Path(folder) != default_folder(choices):
         words.append(f"experts.dir={folder}")
     return " ".join(shlex.quote(word) for word in words)
 

@@ -1,5 +1,7 @@
 """Dataset distillation (Wang et al. 2018): learn a few synthetic images per class such that
-a freshly initialised network trained on them for K steps does well on real data."""
+a freshly initialised network trained on them for K steps does well on real data; or, with
+task.method=trajectory_match, such that K steps on them from an expert's parameters land where
+the expert got to on real data (Cazenavette et al. 2022, trajectory_match.py)."""
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...config.tasks import DistillMethod
 from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
@@ -16,6 +19,7 @@ from .evaluate import evaluate_distilled, evaluate_random_real
 from .picture import save_distilled_picture
 from .problem import DistillProblem
 from .synthetic import SyntheticSet, random_real_images
+from .trajectory_match import TrajectoryMatchProblem, TrajectorySampler
 
 
 class Distill:
@@ -43,6 +47,11 @@ class Distill:
         eval_models: int,
         eval_steps: int,
         eval_lrs: list[float],
+        method: str = "unroll",
+        experts: str | None = None,
+        expert_epochs: int = 2,
+        max_start_epoch: int = 2,
+        syn_batch: int | None = None,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps)
@@ -66,14 +75,26 @@ class Distill:
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
+        self.method = DistillMethod(method)
+        self.trajectories = None
+        # The steps a fresh network takes on the distilled set at evaluation: the K of meta-training
+        # for unroll; for trajectory matching, whose K steps start from an expert, as many as the
+        # random-real baseline takes (MTT too trains fresh networks far longer than K).
+        self.distilled_steps = horizon
+        if self.method is DistillMethod.trajectory_match:
+            self.trajectories = TrajectorySampler(data, self.net, experts, expert_epochs, max_start_epoch, syn_batch)
+            self.distilled_steps = eval_steps
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         real = random_real_images(self.data, self.synthetic.labels, generator)
         images = real if self.init == "real" else torch.randn(real.shape, generator=generator, device=real.device)
         return self.synthetic.init_meta_params(images, self.data.num_classes)
 
-    def sample(self, generator: torch.Generator, count: int) -> DistillProblem:
-        """`count` fresh networks, trained in parallel, scored on one batch of real images."""
+    def sample(self, generator: torch.Generator, count: int) -> DistillProblem | TrajectoryMatchProblem:
+        """`count` fresh networks, trained in parallel, scored on one batch of real images; with
+        trajectory matching, `count` students started from experts."""
+        if self.trajectories is not None:
+            return self.trajectories.sample(self.synthetic, self.horizon, count, generator)
         train = self.data.train
         device = train.x.device
         batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)
