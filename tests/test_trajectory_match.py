@@ -210,8 +210,8 @@ def test_no_experts_is_one_line_saying_how_to_make_them(tmp_path):
 
 @pytest.mark.parametrize("overrides, fragments", [
     (["backbone.hidden=[32]", "task.experts=outputs/experts/digits-mlp"],
-     ["parameters do not match this run's backbone", "`metaopt experts data=digits backbone=mlp 'backbone.hidden=[32]'`"
-      " and drop task.experts"]),
+     ["parameters do not match this run's backbone",
+      "`metaopt experts data=digits backbone=mlp 'backbone.hidden=[32]'` and drop task.experts"]),
     (["data.image_size=16", "task.experts=outputs/experts/digits-mlp"],
      ["learned digits (10 classes of 1×8×8 images), and this run distills digits (10 classes of 1×16×16)",
       "`metaopt experts data=digits backbone=mlp data.image_size=16`"]),

@@ -14,7 +14,8 @@ def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator, s
     the final report)."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, generator, images, targets, lr, task.distilled_steps, f"evaluate: distilled set on {split}")
+        params = _train(task, generator, images, targets, lr, task.distilled_steps,
+                        f"evaluate: distilled set on {split}")
         acc = _accuracy(task.net, params, getattr(task.data, split))
     return {f"distilled_{split}_acc": acc.mean().item(), f"distilled_{split}_acc_std": acc.std().item()}
 

@@ -52,9 +52,10 @@ def check_experts_config(cfg: DictConfig, choices) -> None:
     """`metaopt experts`'s settings, before any training."""
     from ...compat import check_trainer, data_kind  # compat imports the tasks' modules
 
-    if data_kind(choices["data"]) != "classification":
-        raise UserError(f"metaopt experts trains classifiers, and data={choices['data']} is {data_kind(choices['data'])} "
-                        "data: choose a classification dataset, e.g. data=digits")
+    kind = data_kind(choices["data"])
+    if kind != "classification":
+        raise UserError(f"metaopt experts trains classifiers, and data={choices['data']} is {kind} data: choose a "
+                        "classification dataset, e.g. data=digits")
     options = cfg.experts
     for key in ("count", "epochs", "batch_size"):
         if options[key] < 1:

@@ -67,7 +67,7 @@ class TrajectorySampler:
 
     def __init__(self, data: SplitData, net: nn.Module, folder: str | None, expert_epochs: int, max_start_epoch: int,
                  syn_batch: int | None):
-        for name, value in dict(expert_epochs=expert_epochs, max_start_epoch=max_start_epoch).items():
+        for name, value in {"expert_epochs": expert_epochs, "max_start_epoch": max_start_epoch}.items():
             if value < 1:
                 raise UserError(f"task.{name} must be at least 1, got {value}")
         if syn_batch is not None and syn_batch < 1:
@@ -117,8 +117,8 @@ class TrajectorySampler:
                             f"make experts for this data with {make}, or pass task.experts=<their folder>")
         wanted = {name: list(value.shape) for name, value in self.net.named_parameters()}
         if manifest["params"] != wanted:
-            raise UserError(f"the experts in {folder} are {manifest['backbone']} networks whose parameters do not match "
-                            f"this run's backbone: make experts for it with {make}, or pass "
+            raise UserError(f"the experts in {folder} are {manifest['backbone']} networks whose parameters do not "
+                            f"match this run's backbone: make experts for it with {make}, or pass "
                             "task.experts=<their folder>")
         last = self.max_start_epoch - 1 + self.expert_epochs
         if last > experts.epochs:
