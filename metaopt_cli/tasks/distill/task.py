@@ -75,13 +75,12 @@ class Distill:
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
-        self.method = DistillMethod(method)
         self.trajectories = None
         # The steps a fresh network takes on the distilled set at evaluation: the K of meta-training
         # for unroll; for trajectory matching, whose K steps start from an expert, as many as the
         # random-real baseline takes (MTT too trains fresh networks far longer than K).
         self.distilled_steps = horizon
-        if self.method is DistillMethod.trajectory_match:
+        if DistillMethod(method) is DistillMethod.trajectory_match:
             self.trajectories = TrajectorySampler(data, self.net, experts, expert_epochs, max_start_epoch, syn_batch)
             self.distilled_steps = eval_steps
 
