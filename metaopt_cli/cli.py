@@ -14,6 +14,7 @@ COMMANDS = {
     "eval": "re-run a task's evaluation from a run's checkpoint (run=<run dir>)",
     "gradcheck": "compare estimators' meta-gradients with the exact one (gradcheck.estimators=[…])",
     "bench": "seconds and peak memory per estimate, per estimator, as the horizon grows",
+    "experts": "train and store the expert trajectories of task.method=trajectory_match (experts.count=…)",
     "list": "config groups, their options and the task × estimator matrix",
     "compare": "a sweep's runs as one table, mean ± 95% CI or std over seeds (compare <sweep or run dirs…>; --help)",
 }

@@ -21,6 +21,7 @@ from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
 from .objective import check_sweeper_direction, objective_of
 from .sweep import prepare_launcher
+from .tasks.distill.experts import check_experts_config, choices_of, experts_folder
 
 # The submitit plugin's configs, which metaopt's launcher presets extend.
 SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
@@ -46,12 +47,18 @@ def check_bench(cfg: DictConfig) -> None:
     build(cfg.logger)
 
 
+def check_experts(cfg: DictConfig) -> None:
+    check_experts_config(cfg, cfg.hydra.runtime.choices)
+    check_output_dir(str(experts_folder(cfg.experts, choices_of(cfg.hydra))), "experts.dir")
+
+
 # What a command checks beyond composing. gradcheck and bench list the estimators they run,
 # whatever `estimator` says, and report one a task cannot use instead of refusing it.
 CHECKS = {
     "train": check_train_config,
     "gradcheck": check_gradcheck,
     "bench": check_bench,
+    "experts": check_experts,
 }
 
 

@@ -110,5 +110,19 @@ class BenchConfig(TrainConfig):
 
 
 @dataclass
+class ExpertsOptions:
+    count: int = MISSING  # networks trained
+    epochs: int = MISSING  # epochs each, stored at every boundary
+    lr: float = MISSING  # plain SGD's learning rate
+    batch_size: int = MISSING
+    dir: Optional[str] = MISSING  # null: outputs/experts/<data>-<backbone>
+
+
+@dataclass
+class ExpertsConfig(TrainConfig):
+    experts: ExpertsOptions = field(default_factory=ExpertsOptions)
+
+
+@dataclass
 class ListConfig:
     pass

@@ -18,7 +18,7 @@ GROUPS = ("task", "estimator", "backbone", "data", "logger", "trainer/outer_opti
 
 SCHEMAS = {
     None: {"train": commands.TrainConfig, "eval": commands.EvalConfig, "gradcheck": commands.GradcheckConfig,
-           "bench": commands.BenchConfig, "list": commands.ListConfig},
+           "bench": commands.BenchConfig, "experts": commands.ExpertsConfig, "list": commands.ListConfig},
     "logger": {"wandb": commands.WandbLoggerConfig, "none": commands.NoLoggerConfig},
     "estimator": {
         "backprop": estimators.BackpropConfig,

@@ -26,6 +26,7 @@ class DistillMethod(Enum):
 
     unroll = "unroll"  # the trained networks' loss on real data (Wang et al. 2018)
     gradient_match = "gradient_match"  # each step's per-class gradients, synthetic against real (Zhao et al. 2021)
+    trajectory_match = "trajectory_match"  # K steps from an expert's epoch t, to its epoch t + M (MTT, 2022)
 
 
 @dataclass
@@ -50,6 +51,12 @@ class DistillConfig:
     # Backbone options (conf/backbone/<name>.yaml, at their defaults) the final evaluation also
     # trains the distilled set and the random-real baseline into.
     eval_backbones: List[str] = MISSING
+    method: DistillMethod = MISSING
+    # trajectory_match: the folder of `metaopt experts`; null: outputs/experts/<data>-<backbone>
+    experts: Optional[str] = MISSING
+    expert_epochs: int = MISSING  # trajectory_match: M, the expert epochs the K synthetic steps match
+    max_start_epoch: int = MISSING  # trajectory_match: the start epoch t is drawn from 0 … this − 1
+    syn_batch: Optional[int] = MISSING  # trajectory_match: synthetic images per inner step; null: all
 
 
 @dataclass

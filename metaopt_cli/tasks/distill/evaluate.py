@@ -22,11 +22,12 @@ class Architecture:
 
 
 def evaluate_distilled(task, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
-    """Fresh networks trained exactly as in meta-training: K steps on the distilled set at its
-    inner lr, scored on the `split` ("val": model selection, "test": the final report)."""
+    """Fresh networks trained on the distilled set at its inner lr for the task's distilled_steps
+    (K, as in meta-training, for unroll), scored on the `split` ("val": model selection, "test":
+    the final report)."""
     with torch.no_grad():
         images, targets, lr = task.synthetic.unpack(meta_params)
-        params = _train(task, task.arch, generator, images, targets, lr, task.horizon,
+        params = _train(task, task.arch, generator, images, targets, lr, task.distilled_steps,
                         f"evaluate: distilled set on {split}")
         acc = _accuracy(task.net, params, getattr(task.data, split))
     return _figures(f"distilled_{split}_acc", acc)
@@ -62,20 +63,31 @@ def evaluate_across(task, meta_params: Tensors, generator: torch.Generator) -> d
     return results
 
 
-def _tuned(task, arch: Architecture, generator, images, targets, what: str, data_dim: int | None = None):
-    """Test accuracies of networks of `arch` trained `eval_steps` full-batch steps at the lr of
-    task.eval_lrs whose networks do best on validation, and that lr."""
+def evaluate_distilled_tuned(task, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
+    """A distilled set tied to no training schedule (gradient matching's): fresh networks trained
+    on it as the random-real baseline is, as the condensation papers train theirs to convergence;
+    its accuracy on `split` ("val": model selection, "test": the final report)."""
+    with torch.no_grad():
+        images, targets, _ = task.synthetic.unpack(meta_params)
+    acc, _ = _tuned(task, task.arch, generator, images, targets, f"distilled set on {split}", split=split)
+    return _figures(f"distilled_{split}_acc", acc)
+
+
+def _tuned(task, arch: Architecture, generator, images, targets, what: str, data_dim: int | None = None,
+           split: str = "test"):
+    """Accuracies on `split` of networks of `arch` trained `eval_steps` full-batch steps at the lr
+    of task.eval_lrs whose networks do best on validation, and that lr."""
     into = "" if arch is task.arch else f" into {arch.name}"
     best = None
     with torch.no_grad():
         for lr in task.eval_lrs:
             params = _train(task, arch, generator, images, targets, lr, task.eval_steps,
                             f"evaluate: {what}{into}, lr {lr:g}", data_dim)
-            val = _accuracy(arch.net, params, task.data.val).mean().item()
-            if best is None or val > best[0]:
+            val = _accuracy(arch.net, params, task.data.val)
+            if best is None or val.mean() > best[0].mean():
                 best = (val, lr, params)
-        _, lr, params = best
-        return _accuracy(arch.net, params, task.data.test), lr
+        val, lr, params = best
+        return (val if split == "val" else _accuracy(arch.net, params, getattr(task.data, split))), lr
 
 
 def _figures(key: str, acc: torch.Tensor) -> dict[str, float]:

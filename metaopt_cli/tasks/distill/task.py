@@ -1,5 +1,9 @@
 """Dataset distillation (Wang et al. 2018): learn a few synthetic images per class such that
-a freshly initialised network trained on them for K steps does well on real data."""
+a freshly initialised network trained on them for K steps does well on real data; or such that
+the gradients they give match those of real data at every step (task.method=gradient_match,
+Zhao et al. 2021, gradient_match.py); or such that K steps on them from an expert's parameters
+land where the expert got to on real data (task.method=trajectory_match, Cazenavette et al.
+2022, trajectory_match.py)."""
 import logging
 import math
 from collections.abc import Callable
@@ -16,12 +20,12 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import sample_inits
 from ..protocol import Objective
-from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_random_real
+from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_distilled_tuned, evaluate_random_real
 from .gradient_match import sample_gradient_match
 from .picture import save_distilled_picture
 from .problem import DistillProblem
 from .synthetic import SyntheticSet, random_real_images
-from .tuned import evaluate_tuned
+from .trajectory_match import TrajectoryMatchProblem, TrajectorySampler
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ class Distill:
         net_steps: int = 1,
         dsa: bool = False,
         eval_backbones: list[str] = (),
+        experts: str | None = None,
+        expert_epochs: int = 2,
+        max_start_epoch: int = 2,
+        syn_batch: int | None = None,
         backbone_option: Callable[[str], Callable[..., nn.Module]] | None = None,
     ):
         _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
@@ -91,6 +99,14 @@ class Distill:
         self.eval_archs = [_architecture(name, backbone_option, data) for name in dict.fromkeys(eval_backbones)]
         labels = torch.arange(data.num_classes, device=data.train.x.device).repeat_interleave(images_per_class)
         self.synthetic = SyntheticSet(labels, inner_lr, learn_labels, learn_lr)
+        self.trajectories = None
+        # The steps a fresh network takes on the distilled set at evaluation: the K of meta-training
+        # for unroll; for trajectory matching, whose K steps start from an expert, as many as the
+        # random-real baseline takes (MTT too trains fresh networks far longer than K).
+        self.distilled_steps = horizon
+        if self.method is DistillMethod.trajectory_match:
+            self.trajectories = TrajectorySampler(data, self.net, experts, expert_epochs, max_start_epoch, syn_batch)
+            self.distilled_steps = eval_steps
 
     @staticmethod
     def check_estimator(task: DictConfig, estimator: DictConfig) -> None:
@@ -107,10 +123,13 @@ class Distill:
         images = real if self.init == "real" else torch.randn(real.shape, generator=generator, device=real.device)
         return self.synthetic.init_meta_params(images, self.data.num_classes)
 
-    def sample(self, generator: torch.Generator, count: int) -> DistillProblem:
-        """`count` fresh networks, trained in parallel, scored on one batch of real images."""
+    def sample(self, generator: torch.Generator, count: int) -> DistillProblem | TrajectoryMatchProblem:
+        """`count` fresh networks, trained in parallel, scored on one batch of real images; with
+        trajectory matching, `count` students started from experts."""
         if self.method is DistillMethod.gradient_match:
             return sample_gradient_match(self, generator, count)
+        if self.trajectories is not None:
+            return self.trajectories.sample(self.synthetic, self.horizon, count, generator)
         train = self.data.train
         device = train.x.device
         batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)
@@ -133,11 +152,12 @@ class Distill:
         }
 
     def _evaluate_distilled(self, meta_params: Tensors, generator: torch.Generator, split: str) -> dict[str, float]:
-        """Unrolled sets are scored by the schedule they were learned for; matched ones by
-        networks trained to convergence, as the random-real baseline is."""
-        if self.method is DistillMethod.unroll:
-            return evaluate_distilled(self, meta_params, generator, split)
-        return evaluate_tuned(self, meta_params, generator, split)
+        """Unrolled sets are scored by the schedule they were learned for, trajectory-matched ones
+        at their learned lr for eval_steps (as MTT evaluates); gradient-matched ones, which learn
+        no lr, by networks trained as the random-real baseline is."""
+        if self.method is DistillMethod.gradient_match:
+            return evaluate_distilled_tuned(self, meta_params, generator, split)
+        return evaluate_distilled(self, meta_params, generator, split)
 
     def save_pictures(self, meta_params: Tensors, run_dir: Path, out_dir: Path | None = None) -> list[Path]:
         path = (out_dir or run_dir) / "distilled.png"
