@@ -138,3 +138,16 @@ def test_convnet_gradient_match_runs_on_the_digits_as_they_are(tmp_path):
 def test_unsupported_settings_are_one_line(overrides, fragments, tmp_path):
     result = run_in_process(["train", *TINY, "task.method=gradient_match", *overrides], tmp_path)
     assert_user_error(result, *fragments)
+
+
+@pytest.mark.slow
+def test_gradient_matching_beats_random_real_images_on_the_digits(tmp_path):
+    """One image per class in the paper's setting (one matching per fresh network): the
+    matched images train networks far better than one random real image per class does."""
+    result = run_in_process(["train", "task.method=gradient_match", "task.images_per_class=1", "task.horizon=1",
+                             "task.inner_lr=0.01", "estimator=backprop", "trainer.meta_steps=100",
+                             "trainer.progress=false", "task.eval_models=3", "logger=none", "hydra.run.dir=run"],
+                            tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "summary.json")
+    assert summary["distilled_test_acc"] > summary["random_real_test_acc"] + 0.1, summary
