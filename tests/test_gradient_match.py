@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from metaopt_cli.backbones.convnet import ConvNet
 from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.data.digits import load
 from metaopt_cli.data.splits import Split, SplitData
@@ -28,14 +29,18 @@ def test_layerwise_distance_is_one_minus_cosine_per_output_unit():
     torch.testing.assert_close(layerwise_distance(real, synthetic), torch.tensor(3.0), atol=1e-5, rtol=0)
 
 
-@pytest.fixture(scope="module")
-def matching():
+BACKBONES = {"mlp": lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [4]),
+             "convnet": lambda in_shape, num_outputs: ConvNet(in_shape, num_outputs, width=3)}
+
+
+@pytest.fixture(scope="module", params=list(BACKBONES))
+def matching(request):
     """A float64 gradient-matching task on the digits, with θ and a problem of 2 networks."""
     data = load(val_fraction=0.2, test_fraction=0.2, split_seed=0)
     data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
     torch.set_default_dtype(torch.float64)
     try:
-        task = Distill(data, lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [4]), horizon=HORIZON,
+        task = Distill(data, BACKBONES[request.param], horizon=HORIZON,
                        images_per_class=1, learn_labels=True, learn_lr=False, inner_lr=INNER_LR, init="real",
                        real_batch=5, eval_models=2, eval_steps=5, eval_lrs=[0.1], method="gradient_match",
                        net_steps=NET_STEPS)
@@ -73,7 +78,8 @@ def by_hand(task, problem, meta_params) -> torch.Tensor:
                 synthetic = torch.autograd.grad(loss(mine, soft[task.synthetic.labels == c]), list(params.values()),
                                                 create_graph=True)
                 for g_real, g_syn in zip(real, synthetic):
-                    if g_real.dim() == 2:  # linear weights: one row per output unit; biases left out
+                    if g_real.dim() >= 2:  # one row per output unit; biases and norm scales left out
+                        g_real, g_syn = g_real.reshape(len(g_real), -1), g_syn.reshape(len(g_syn), -1)
                         dots = torch.einsum("oi,oi->o", g_real, g_syn)
                         # A dead unit's row is zero: vector_norm's derivative there is 0, sqrt's is not finite.
                         norms = torch.linalg.vector_norm(g_real, dim=1) * torch.linalg.vector_norm(g_syn, dim=1)
@@ -104,7 +110,7 @@ def test_networks_train_on_the_synthetic_set_between_matchings(matching):
     state = problem.init(meta_params)
     fresh = problem.step(meta_params, state, 0)
     trained = problem.step(meta_params, fresh, 1)
-    weight = "w/net.1.weight"
+    weight = next(name for name in state if name.endswith("weight"))
     torch.testing.assert_close(fresh[weight], state[weight], rtol=0, atol=0)  # the first matching sees it fresh
     assert not torch.equal(trained[weight], fresh[weight]) and not trained[weight].requires_grad
     assert torch.equal(trained["real_index"], problem.real_index[1])
@@ -138,3 +144,16 @@ def test_convnet_gradient_match_runs_on_the_digits_as_they_are(tmp_path):
 def test_unsupported_settings_are_one_line(overrides, fragments, tmp_path):
     result = run_in_process(["train", *TINY, "task.method=gradient_match", *overrides], tmp_path)
     assert_user_error(result, *fragments)
+
+
+@pytest.mark.slow
+def test_gradient_matching_beats_random_real_images_on_the_digits(tmp_path):
+    """One image per class in the paper's setting (one matching per fresh network): the
+    matched images train networks far better than one random real image per class does."""
+    result = run_in_process(["train", "task.method=gradient_match", "task.images_per_class=1", "task.horizon=1",
+                             "task.inner_lr=0.01", "estimator=backprop", "trainer.meta_steps=100",
+                             "trainer.progress=false", "task.eval_models=3", "logger=none", "hydra.run.dir=run"],
+                            tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "summary.json")
+    assert summary["distilled_test_acc"] > summary["random_real_test_acc"] + 0.1, summary

@@ -110,8 +110,9 @@ class Distill:
 
     @staticmethod
     def check_estimator(task: DictConfig, estimator: DictConfig) -> None:
-        """Checkpointing recomputes the inner steps backwards through the state, and gradient
-        matching's state never depends on θ (nor holds only floats: each matching's real batch)."""
+        """Checkpointed backprop recomputes the inner steps backwards through the state: that saves
+        nothing where the state never depends on θ, as in gradient matching, and it needs a state of
+        floats, where gradient matching's also carries each matching's real-batch indices."""
         if DistillMethod(task.method) is DistillMethod.gradient_match and estimator.get("checkpoint", False):
             raise UserError("estimator.checkpoint=true saves nothing under task.method=gradient_match, whose networks "
                             "train on the synthetic set detached: set estimator.checkpoint=false, or use "
