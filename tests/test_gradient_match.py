@@ -12,6 +12,7 @@ from metaopt_cli.data.splits import Split, SplitData
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.forward import Forward
 from metaopt_cli.estimators.tbptt import TBPTT
+from metaopt_cli.tasks.distill.augment import augment
 from metaopt_cli.tasks.distill.gradient_match import layerwise_distance
 from metaopt_cli.tasks.distill.task import Distill
 
@@ -33,17 +34,19 @@ BACKBONES = {"mlp": lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [4]
              "convnet": lambda in_shape, num_outputs: ConvNet(in_shape, num_outputs, width=3)}
 
 
-@pytest.fixture(scope="module", params=list(BACKBONES))
+@pytest.fixture(scope="module", params=[*BACKBONES, "mlp+dsa"])
 def matching(request):
-    """A float64 gradient-matching task on the digits, with θ and a problem of 2 networks."""
+    """A float64 gradient-matching task on the digits, with θ and a problem of 2 networks; "+dsa":
+    with differentiable Siamese augmentation."""
+    backbone, dsa = request.param.removesuffix("+dsa"), request.param.endswith("+dsa")
     data = load(val_fraction=0.2, test_fraction=0.2, split_seed=0)
     data = SplitData(data.name, *(Split(s.x.double(), s.y) for s in (data.train, data.val, data.test)), data.num_classes)
     torch.set_default_dtype(torch.float64)
     try:
-        task = Distill(data, BACKBONES[request.param], horizon=HORIZON,
+        task = Distill(data, BACKBONES[backbone], horizon=HORIZON,
                        images_per_class=1, learn_labels=True, learn_lr=False, inner_lr=INNER_LR, init="real",
                        real_batch=5, eval_models=2, eval_steps=5, eval_lrs=[0.1], method="gradient_match",
-                       net_steps=NET_STEPS)
+                       net_steps=NET_STEPS, dsa=dsa)
         generator = torch.Generator().manual_seed(0)
         meta_params = task.init_meta_params(generator)
         return task, task.sample(generator, 2), meta_params
@@ -53,7 +56,8 @@ def matching(request):
 
 def by_hand(task, problem, meta_params) -> torch.Tensor:
     """The paper's loop, one network at a time with torch.autograd: match every class at the
-    fresh network, then train it NET_STEPS steps on the synthetic set (detached) between matchings."""
+    fresh network, then train it NET_STEPS steps on the synthetic set (detached) between matchings;
+    with DSA, each class's real and synthetic batch under the same draw."""
     images, logits = meta_params["images"], meta_params["label_logits"]
     soft = logits.softmax(-1)
     classes = task.data.num_classes
@@ -71,10 +75,12 @@ def by_hand(task, problem, meta_params) -> torch.Tensor:
                 params = {name: (value - INNER_LR * g).detach().requires_grad_()
                           for (name, value), g in zip(params.items(), grads)}
             for c in range(classes):
+                draw = {key: value[t, m, c] for key, value in problem.augmentations.items()}
+                siamese = (lambda x: augment(x, draw)) if draw else (lambda x: x)  # noqa: B023
                 index = problem.real_index[t, m, c]
-                real = torch.autograd.grad(loss(problem.train_x[index], torch.full((len(index),), c)),
+                real = torch.autograd.grad(loss(siamese(problem.train_x[index]), torch.full((len(index),), c)),
                                            list(params.values()))
-                mine = images[task.synthetic.labels == c]
+                mine = siamese(images[task.synthetic.labels == c])
                 synthetic = torch.autograd.grad(loss(mine, soft[task.synthetic.labels == c]), list(params.values()),
                                                 create_graph=True)
                 for g_real, g_syn in zip(real, synthetic):
@@ -90,13 +96,16 @@ def by_hand(task, problem, meta_params) -> torch.Tensor:
 def test_meta_gradient_equals_the_papers_loop_by_hand(matching):
     task, problem, meta_params = matching
     assert problem.real_index.shape == (HORIZON, 2, 10, 5)
+    assert all(value.shape[:3] == (HORIZON, 2, 10) for value in problem.augmentations.values())
+    assert bool(problem.augmentations) == (task.augment is not None)
     leaves = {name: value.detach().requires_grad_() for name, value in meta_params.items()}
     expected_loss = by_hand(task, problem, leaves)
     expected = dict(zip(leaves, torch.autograd.grad(expected_loss, list(leaves.values()))))
     assert expected["images"].abs().sum() > 0 and expected["label_logits"].abs().sum() > 0
     # The networks never depend on θ: every truncation, and forward mode, give the exact gradient.
-    estimators = {"backprop": Backprop(checkpoint=False), "tbptt-1": TBPTT(1, False, False),
-                  "forward-exact": Forward("exact", 1, 10_000, 1024)}
+    estimators = {"backprop": Backprop(checkpoint=False), "tbptt-1": TBPTT(1, False, False)}
+    if task.augment is None:  # grid_sample has no forward-mode rule: task.dsa refuses forward (below)
+        estimators["forward-exact"] = Forward("exact", 1, 10_000, 1024)
     for name, estimator in estimators.items():
         grads, metrics = estimator.estimate(problem, meta_params, torch.Generator().manual_seed(1))
         # (tbptt sums its windows' losses, a logged metric, in float32)
@@ -128,6 +137,15 @@ def test_gradient_match_trains_from_the_command_line(tmp_path):
     assert summary["steps"] == 4 and "learned_inner_lr" not in summary  # the lr is not learned here
 
 
+def test_siamese_augmentation_runs_from_the_command_line(tmp_path):
+    """task.dsa=true through the command line (the exact gradient with DSA: above)."""
+    result = run_in_process(["train", *TINY, "task.method=gradient_match", "task.dsa=true", "task.horizon=2",
+                             "task.real_batch=4", "estimator=pes", "estimator.truncation=1", "hydra.run.dir=run"],
+                            tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_json(tmp_path / "run" / "summary.json")["distilled_test_acc"] > 0
+
+
 def test_convnet_gradient_match_runs_on_the_digits_as_they_are(tmp_path):
     result = run_in_process(["train", *TINY, "task.method=gradient_match", "task.horizon=2", "task.real_batch=4",
                              "estimator=backprop", "backbone=convnet", "backbone.width=4", "hydra.run.dir=run"], tmp_path)
@@ -140,6 +158,7 @@ def test_convnet_gradient_match_runs_on_the_digits_as_they_are(tmp_path):
     (["estimator=implicit"], ["does not support estimator=implicit"]),
     (["task.net_steps=0"], ["task.net_steps must be positive"]),
     (["task.method=match"], ["task.method"]),
+    (["task.dsa=true", "estimator=forward"], ["task.dsa=true", "forward mode"]),
 ])
 def test_unsupported_settings_are_one_line(overrides, fragments, tmp_path):
     result = run_in_process(["train", *TINY, "task.method=gradient_match", *overrides], tmp_path)

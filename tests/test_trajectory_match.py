@@ -13,6 +13,7 @@ from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.forward import Forward
 from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.functional import sample_inits
+from metaopt_cli.tasks.distill.augment import augment
 from metaopt_cli.tasks.distill.expert_training import train_experts
 from metaopt_cli.tasks.distill.experts import save_expert, save_manifest
 from metaopt_cli.tasks.distill.synthetic import SyntheticSet
@@ -53,11 +54,11 @@ def _store_experts(folder, data, make_net, count=2, epochs=4):
                            "params": {name: list(value.shape[2:]) for name, value in trajectories.items()}})
 
 
-def _task(data, folder, horizon=3, syn_batch=None, learn_labels=True):
+def _task(data, folder, horizon=3, syn_batch=None, learn_labels=True, dsa=False):
     return Distill(data, _linear, horizon=horizon, images_per_class=1, learn_labels=learn_labels, learn_lr=True,
                    inner_lr=0.02, init="real", real_batch=8, eval_models=2, eval_steps=2, eval_lrs=[0.1],
                    method="trajectory_match", experts=str(folder), expert_epochs=2, max_start_epoch=2,
-                   syn_batch=syn_batch)
+                   syn_batch=syn_batch, dsa=dsa)
 
 
 def test_meta_loss_is_zero_where_the_synthetic_steps_are_the_expert(float64, digits64):
@@ -76,7 +77,8 @@ def test_meta_loss_is_zero_where_the_synthetic_steps_are_the_expert(float64, dig
             grads = torch.autograd.grad(F.cross_entropy(logits, labels), list(params.values()))
             for (name, value), grad in zip(params.items(), grads):
                 target[name][run] = value.detach() - 0.1 * grad
-    problem = TrajectoryMatchProblem(net, synthetic, start, target, torch.arange(10).expand(4, 2, -1), horizon=4)
+    problem = TrajectoryMatchProblem(net, synthetic, start, target, torch.arange(10).expand(4, 2, -1), horizon=4,
+                                     augmentations={})
     state = problem.init(meta_params)
     assert problem.meta_loss(meta_params, state).item() == pytest.approx(1.0)  # not moved: the expert's own distance
     for t in range(4):
@@ -92,7 +94,8 @@ def test_meta_loss_is_zero_where_the_synthetic_steps_are_the_expert(float64, dig
 
 def _independent_meta_loss(problem, meta_params):
     """The meta-loss of `problem` from its sampled experts and minibatches, written out with plain
-    autograd and a hand-written linear network: no vmap, no torch.func."""
+    autograd and a hand-written linear network: no vmap, no torch.func; with DSA, each step's
+    minibatch under its draw."""
     images, label_logits, lr = meta_params["images"], meta_params["label_logits"], meta_params["log_lr"].exp()
     targets = label_logits.softmax(-1)
     total = 0.0
@@ -101,7 +104,10 @@ def _independent_meta_loss(problem, meta_params):
         bias = problem.start_params["net.1.bias"][run].clone().requires_grad_()
         for t in range(problem.horizon):
             batch = problem.batches[t, run]
-            logits = images[batch].flatten(1) @ weight.T + bias
+            x = images[batch]
+            if problem.augmentations:
+                x = augment(x, {key: value[t, run] for key, value in problem.augmentations.items()})
+            logits = x.flatten(1) @ weight.T + bias
             loss = -(targets[batch] * logits.log_softmax(-1)).sum(-1).mean()
             grad_w, grad_b = torch.autograd.grad(loss, (weight, bias), create_graph=True)
             weight, bias = weight - lr * grad_w, bias - lr * grad_b
@@ -136,6 +142,22 @@ def test_meta_gradient_matches_an_independent_computation(float64, digits64, tmp
     for name in meta_params:
         torch.testing.assert_close(grads[name], expected[name], rtol=1e-7, atol=1e-10)
     assert all(grads[name].abs().max() > 0 for name in meta_params)
+
+
+def test_meta_gradient_with_siamese_augmentation(float64, digits64, tmp_path):
+    """MTT augments each student step's synthetic minibatch (task.dsa=true): the gradient through
+    the augmentation against the hand-written loop."""
+    _store_experts(tmp_path, digits64, lambda: _linear(digits64.in_shape, 10))
+    task = _task(digits64, tmp_path, horizon=3, syn_batch=4, dsa=True)
+    generator = torch.Generator().manual_seed(0)
+    meta_params = task.init_meta_params(generator)
+    problem = task.sample(generator, 2)
+    assert all(value.shape[:2] == (3, 2) for value in problem.augmentations.values()) and problem.augmentations
+    grads, _ = Backprop(checkpoint=False).estimate(problem, meta_params, torch.Generator().manual_seed(1))
+    leaves = {name: value.detach().requires_grad_() for name, value in meta_params.items()}
+    expected = torch.autograd.grad(_independent_meta_loss(problem, leaves), list(leaves.values()))
+    for name, value in zip(leaves, expected):
+        torch.testing.assert_close(grads[name], value, rtol=1e-7, atol=1e-10)
 
 
 def test_finite_differences_agree_on_the_inner_lr(float64, digits64, tmp_path):

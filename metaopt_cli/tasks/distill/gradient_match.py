@@ -19,6 +19,7 @@ updates the images after every matching, the paper's alternation (one meta-step 
 a fresh network every task.horizon meta-steps); backprop and offline tbptt update them once per
 network with the mean of its matchings.
 """
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -27,6 +28,7 @@ from torch.func import grad, vmap
 
 from ...estimators.problem import Tensors
 from ...functional import loss_fn, sample_inits, sgd_step, unprefixed
+from .augment import augment
 from .synthetic import SyntheticSet
 
 COSINE_EPS = 1e-6  # keeps the cosine finite for an all-zero gradient row (a dead unit)
@@ -58,6 +60,9 @@ class GradientMatchProblem:
     real_index: torch.Tensor  # int64 [horizon, networks, classes, batch]: each matching's real batch
     horizon: int
     net_steps: int
+    # Differentiable Siamese augmentation (augment.py), empty without: per matching, network and
+    # class, [horizon, networks, classes, …], the same draw for the class's real and synthetic batch.
+    augmentations: Tensors
 
     @property
     def objective_steps(self) -> range:
@@ -69,11 +74,18 @@ class GradientMatchProblem:
         return len(self.real_index[0])
 
     def select(self, runs: range) -> "GradientMatchProblem":
-        return replace(self, init_params={name: value[runs.start:runs.stop] for name, value in self.init_params.items()},
-                       real_index=self.real_index[:, runs.start:runs.stop])
+        rows = slice(runs.start, runs.stop)
+        return replace(self, init_params={name: value[rows] for name, value in self.init_params.items()},
+                       real_index=self.real_index[:, rows],
+                       augmentations={key: value[:, rows] for key, value in self.augmentations.items()})
 
     def init(self, meta_params: Tensors) -> Tensors:
-        return {**{f"w/{name}": value for name, value in self.init_params.items()}, "real_index": self.real_index[0]}
+        return {**{f"w/{name}": value for name, value in self.init_params.items()}, **self._matching(0)}
+
+    def _matching(self, t: int) -> Tensors:
+        """What matching t+1 compares against, carried in the state (meta_loss sees no t): its real
+        batches and, with DSA, its augmentations, one per network and class."""
+        return {"real_index": self.real_index[t], **{f"dsa/{key}": value[t] for key, value in self.augmentations.items()}}
 
     def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
         """The network's training between matchings t and t+1, on the synthetic set detached
@@ -85,7 +97,7 @@ class GradientMatchProblem:
             lr = lr.detach() if torch.is_tensor(lr) else lr
             for _ in range(self.net_steps):
                 params = sgd_step(self.net, params, images, targets, lr)
-        return {**{f"w/{name}": value for name, value in params.items()}, "real_index": self.real_index[t]}
+        return {**{f"w/{name}": value for name, value in params.items()}, **self._matching(t)}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
         images, targets, _ = self.synthetic.unpack(meta_params)
@@ -95,12 +107,15 @@ class GradientMatchProblem:
         classes = torch.arange(self.num_classes, device=images.device)
         per_class_grad = vmap(grad(loss_fn(self.net)), in_dims=(None, 0, 0))
 
-        def distance(params: Tensors, index: torch.Tensor) -> torch.Tensor:
-            real_y = classes.unsqueeze(1).expand_as(index)
-            g_real = {name: g.detach() for name, g in per_class_grad(params, self.train_x[index], real_y).items()}
-            return vmap(layerwise_distance)(g_real, per_class_grad(params, syn_x, syn_t)).sum()  # over classes
+        def distance(params: Tensors, index: torch.Tensor, draws: Tensors) -> torch.Tensor:
+            real_x, real_y = self.train_x[index], classes.unsqueeze(1).expand_as(index)
+            class_syn_x = syn_x
+            if draws:  # each class's draw, alike on its real and its synthetic batch
+                real_x, class_syn_x = vmap(augment)(real_x, draws), vmap(augment)(syn_x, draws)
+            g_real = {name: g.detach() for name, g in per_class_grad(params, real_x, real_y).items()}
+            return vmap(layerwise_distance)(g_real, per_class_grad(params, class_syn_x, syn_t)).sum()  # over classes
 
-        return vmap(distance)(unprefixed(state, "w/"), state["real_index"]).mean()
+        return vmap(distance)(unprefixed(state, "w/"), state["real_index"], unprefixed(state, "dsa/")).mean()
 
 
 def sample_gradient_match(task, generator: torch.Generator, count: int) -> GradientMatchProblem:
@@ -115,5 +130,10 @@ def sample_gradient_match(task, generator: torch.Generator, count: int) -> Gradi
         for pool in pools
     ], dim=2)
     init_params = sample_inits(task.make_net, count, generator, train.x.device)
+    augmentations = {}
+    if task.augment is not None:
+        shape = (task.horizon, count, task.data.num_classes)
+        draws = task.augment.draw(generator, math.prod(shape), train.x.device, train.x.shape[-2:])
+        augmentations = {key: value.view(*shape, *value.shape[1:]) for key, value in draws.items()}
     return GradientMatchProblem(task.net, task.synthetic, task.data.num_classes, init_params, train.x, index,
-                                task.horizon, task.net_steps)
+                                task.horizon, task.net_steps, augmentations)

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig
 from torch import nn
 
@@ -18,8 +19,10 @@ from ...config.tasks import DistillMethod
 from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
+from ...estimators.protocol import needs
 from ...functional import sample_inits
 from ..protocol import Objective
+from .augment import SiameseAugment
 from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_distilled_tuned, evaluate_random_real
 from .gradient_match import sample_gradient_match
 from .picture import save_distilled_picture
@@ -78,10 +81,11 @@ class Distill:
         if not eval_lrs or not all(0 < lr < math.inf for lr in eval_lrs):
             raise UserError(f"task.eval_lrs is the grid of learning rates the random-real baseline is tuned on: "
                             f"a non-empty list of positive, finite values, got {list(eval_lrs)}")
-        if dsa:
+        if dsa and self.method is DistillMethod.unroll:
             raise UserError("task.dsa=true: differentiable Siamese augmentation transforms alike the real and the "
                             "synthetic batch that gradient or trajectory matching compares; the unrolled method "
-                            "(Wang et al. 2018) trains on the synthetic set as it is. Use task.dsa=false")
+                            "(Wang et al. 2018) trains on the synthetic set as it is. Use task.dsa=false, or "
+                            "task.method=gradient_match or trajectory_match")
         if init not in ("real", "noise"):
             raise UserError(f"task.init must be real or noise, got '{init}'")
         smallest = int(torch.bincount(data.train.y, minlength=data.num_classes).min())
@@ -93,6 +97,7 @@ class Distill:
         self.data, self.horizon, self.init = data, horizon, init
         self.real_batch, self.eval_models, self.eval_steps, self.eval_lrs = real_batch, eval_models, eval_steps, eval_lrs
         self.net_steps = net_steps
+        self.augment = SiameseAugment() if dsa else None
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
         self.arch = Architecture("backbone", self.make_net, self.net)
@@ -110,7 +115,7 @@ class Distill:
 
     @staticmethod
     def check_estimator(task: DictConfig, estimator: DictConfig) -> None:
-        """Checkpointed backprop recomputes the inner steps backwards through the state: that saves
+        """Settings the estimator cannot carry out. Checkpointed backprop recomputes the inner steps backwards through the state: that saves
         nothing where the state never depends on θ, as in gradient matching, and it needs a state of
         floats, where gradient matching's also carries each matching's real-batch indices."""
         if DistillMethod(task.method) is DistillMethod.gradient_match and estimator.get("checkpoint", False):
@@ -118,6 +123,9 @@ class Distill:
                             "train on the synthetic set detached: set estimator.checkpoint=false, or use "
                             "estimator=tbptt estimator.truncation=1, which gives the same gradient holding one "
                             "matching's graph")
+        if task.dsa and needs(get_class(estimator._target_), "forward_mode"):
+            raise UserError("task.dsa=true resamples images with grid_sample, which torch cannot differentiate in "
+                            "forward mode: use estimator=backprop, tbptt, es or pes, or task.dsa=false")
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         real = random_real_images(self.data, self.synthetic.labels, generator)
@@ -130,7 +138,7 @@ class Distill:
         if self.method is DistillMethod.gradient_match:
             return sample_gradient_match(self, generator, count)
         if self.trajectories is not None:
-            return self.trajectories.sample(self.synthetic, self.horizon, count, generator)
+            return self.trajectories.sample(self.synthetic, self.horizon, count, generator, self.augment)
         train = self.data.train
         device = train.x.device
         batch = torch.randint(len(train.y), (min(self.real_batch, len(train.y)),), generator=generator, device=device)

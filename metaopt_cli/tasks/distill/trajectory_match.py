@@ -15,6 +15,7 @@ from ...data.splits import SplitData
 from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...functional import loss_fn, minibatches
+from .augment import SiameseAugment, augment
 from .experts import Experts, default_folder, load_experts, make_command, run_choices
 from .synthetic import SyntheticSet
 
@@ -27,6 +28,9 @@ class TrajectoryMatchProblem:
     target_params: Tensors  # the same expert at epoch t + M
     batches: torch.Tensor  # int64 [horizon, runs, syn_batch]: the synthetic images of each run's steps
     horizon: int
+    # Differentiable Siamese augmentation (augment.py) of each step's synthetic minibatch, as MTT
+    # trains its students: [horizon, runs, …] draws; empty without.
+    augmentations: Tensors
 
     @property
     def objective_steps(self) -> range:
@@ -40,15 +44,22 @@ class TrajectoryMatchProblem:
         rows = slice(runs.start, runs.stop)
         return replace(self, start_params={name: value[rows] for name, value in self.start_params.items()},
                        target_params={name: value[rows] for name, value in self.target_params.items()},
-                       batches=self.batches[:, rows])
+                       batches=self.batches[:, rows],
+                       augmentations={key: value[:, rows] for key, value in self.augmentations.items()})
 
     def init(self, meta_params: Tensors) -> Tensors:
         return dict(self.start_params)
 
     def step(self, meta_params: Tensors, state: Tensors, t: int) -> Tensors:
         images, targets, lr = self.synthetic.unpack(meta_params)
+        loss = loss_fn(self.net)
+
+        def run_grad(params: Tensors, x: torch.Tensor, y: torch.Tensor, draw: Tensors) -> Tensors:
+            return grad(lambda p: loss(p, augment(x, draw) if draw else x, y))(params)
+
         batch = self.batches[t]
-        grads = vmap(grad(loss_fn(self.net)))(state, images[batch], targets[batch])
+        draws = {key: value[t] for key, value in self.augmentations.items()}
+        grads = vmap(run_grad)(state, images[batch], targets[batch], draws)
         return {name: value - lr * grads[name] for name, value in state.items()}
 
     def meta_loss(self, meta_params: Tensors, state: Tensors) -> torch.Tensor:
@@ -76,8 +87,8 @@ class TrajectorySampler:
         self.expert_epochs, self.max_start_epoch, self.syn_batch = expert_epochs, max_start_epoch, syn_batch
         self._experts: Experts | None = None
 
-    def sample(self, synthetic: SyntheticSet, horizon: int, count: int,
-               generator: torch.Generator) -> TrajectoryMatchProblem:
+    def sample(self, synthetic: SyntheticSet, horizon: int, count: int, generator: torch.Generator,
+               augmenter: SiameseAugment | None) -> TrajectoryMatchProblem:
         experts = self.experts()
         device = generator.device
         which = torch.randint(experts.count, (count,), generator=generator, device=device)
@@ -85,11 +96,15 @@ class TrajectorySampler:
         size = len(synthetic.labels)
         batches = minibatches(size, horizon, count, min(self.syn_batch or size, size), generator)
         trajectories = experts.trajectories
+        augmentations = {}
+        if augmenter is not None:
+            draws = augmenter.draw(generator, horizon * count, device, self.data.in_shape[1:])
+            augmentations = {key: value.view(horizon, count, *value.shape[1:]) for key, value in draws.items()}
         return TrajectoryMatchProblem(
             self.net, synthetic,
             {name: value[which, start] for name, value in trajectories.items()},
             {name: value[which, start + self.expert_epochs] for name, value in trajectories.items()},
-            batches, horizon)
+            batches, horizon, augmentations)
 
     def experts(self) -> Experts:
         if self._experts is None:
