@@ -46,6 +46,7 @@ SCHEMAS = {
     "trainer/outer_scheduler": {
         "constant": outer.ConstantConfig,
         "step": outer.StepConfig,
+        "multistep": outer.MultiStepConfig,
         "cosine": outer.CosineConfig,
     },
     "task": {
