@@ -14,7 +14,8 @@ from torch.func import grad, vmap
 from metaopt_cli.build import first_problem
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.outer import build_outer, outer_lr
-from metaopt_cli.tasks.fewshot.heads.crammer_singer import active_set, projected_gradient, simplex_projection, solve_dual
+from metaopt_cli.tasks.fewshot.heads.crammer_singer import (active_set, projected_gradient, simplex_projection, solve,
+                                                             solve_dual)
 from metaopt_cli.tasks.fewshot.heads.ridge import RidgeHead, ridge_weights
 from metaopt_cli.tasks.fewshot.heads.svm import SVMHead
 
@@ -100,6 +101,23 @@ def test_svm_solver_matches_an_independent_qp_solve(c):
     assert (c < 1) == bool(at_bound.any())
 
 
+@pytest.mark.parametrize(("scale", "shift"), [(1, 5), (2, 8)])
+def test_svm_solver_converges_in_its_default_iterations_on_ill_conditioned_kernels(scale, shift, compose_config):
+    """Meta-training grows the embeddings, and ReLU features share a large mean: K's condition number
+    runs into the tens of thousands, where projected gradient needs tens of thousands of steps. The
+    default task.svm_iterations reach the optimum of a 40,000-step projected-gradient run, to round-off
+    in float64 and to float32's precision."""
+    default = compose_config("train", ["task=protonet"]).task.svm_iterations
+    support, labels, _ = episode(5, 5, 32, 1, seed=5)
+    kernel = (scale * support + shift) @ (scale * support + shift).T
+    reference = projected_gradient(kernel, labels, 0.1, 40000)
+    assert (projected_gradient(kernel, labels, 0.1, 1000) - reference).abs().max() > 1e-6  # the problem is hard
+    for dtype, tolerance in ((F64, 1e-12), (torch.float32, 1e-5)):
+        alpha = solve(kernel.to(dtype), labels.to(dtype), 0.1, default).to(F64)
+        print(f"{dtype}: max |α − reference| {(alpha - reference).abs().max():.2g}")
+        assert (alpha - reference).abs().max() < tolerance
+
+
 def svm_loss(support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor, weights: torch.Tensor, alpha_of):
     """A scalar of the SVM's query scores: ⟨weights, Q Xᵀ α*(XXᵀ)⟩."""
     return ((query @ support.T) @ alpha_of(support @ support.T, labels) * weights).sum()
@@ -109,7 +127,8 @@ def svm_loss(support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor, w
 def test_svm_implicit_meta_gradient_is_finite_differences_and_unrolling(c):
     """d/d(support embeddings) of a function of the query scores: implicit differentiation at the
     solver's solution against central finite differences of the converged solution, and against
-    backprop through 600 unrolled solver steps (converged to round-off here)."""
+    backprop through 600 unrolled projected-gradient steps (an independent solver, converged to
+    round-off here; the interior point's step lengths are not differentiable)."""
     support, labels, query = episode(2, 3, 6, 4, seed=2)
     weights = torch.randn(4, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
     implicit = lambda kernel, y: solve_dual(kernel, y, c, 300)  # noqa: E731

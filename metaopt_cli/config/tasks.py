@@ -85,7 +85,7 @@ class ProtoNetConfig:
     ridge_lambda: float = MISSING  # ridge: the regulariser λ (its initial value where learned)
     learn_ridge_lambda: bool = MISSING  # ridge: λ as a meta-parameter (R2D2) or fixed (MetaOptNet)
     svm_c: float = MISSING  # svm: the SVM's C, the bound on each support example's dual variables
-    svm_iterations: int = MISSING  # svm: accelerated projected-gradient steps of the dual QP solver
+    svm_iterations: int = MISSING  # svm: the dual QP solver's interior-point iterations
     label_smoothing: float = MISSING  # ε: the meta-loss's targets keep 1 − ε on the true class (MetaOptNet: 0.1)
 
 
