@@ -8,18 +8,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_user_error, read_json, run_in_process
 from scipy.optimize import minimize
 from torch.func import grad, vmap
 
 from metaopt_cli.build import first_problem
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.outer import build_outer, outer_lr
-from metaopt_cli.tasks.fewshot.heads.crammer_singer import (active_set, projected_gradient, simplex_projection, solve,
-                                                             solve_dual)
+from metaopt_cli.tasks.fewshot.heads.crammer_singer import (
+    active_set,
+    projected_gradient,
+    simplex_projection,
+    solve,
+    solve_dual,
+)
 from metaopt_cli.tasks.fewshot.heads.ridge import RidgeHead, ridge_weights
 from metaopt_cli.tasks.fewshot.heads.svm import SVMHead
-
-from conftest import assert_user_error, read_json, run_in_process
 
 F64 = torch.float64
 
@@ -69,7 +73,7 @@ def test_simplex_projection_is_the_nearest_point():
     v = torch.tensor([[0.3, -0.2, 0.05, 0.4], [2.0, 2.0, -1.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=F64)
     projected = simplex_projection(v, 0.5)
     for row, got in zip(v.numpy(), projected.numpy()):
-        result = minimize(lambda w: ((w - row) ** 2).sum(), np.full(4, 0.125), method="SLSQP",
+        result = minimize(lambda w, row=row: ((w - row) ** 2).sum(), np.full(4, 0.125), method="SLSQP",
                           constraints=[{"type": "eq", "fun": lambda w: w.sum() - 0.5}], bounds=[(0, None)] * 4,
                           options={"ftol": 1e-15, "maxiter": 500})
         assert np.abs(got - result.x).max() < 1e-7, (got, result.x)
@@ -178,6 +182,23 @@ def test_svm_head_runs_under_vmap():
         assert torch.allclose(got, grad(loss)(support, one_hot, query), atol=1e-13)
 
 
+def test_svm_head_under_torch_compile_keeps_the_implicit_gradient():
+    """trainer.compile=compile: dynamo would trace the implicit autograd.Function under vmap as its
+    forward's ops (non-finite gradients); the solver is kept out of the graph, so the compiled
+    meta-gradient is the eager one."""
+    head = SVMHead(svm_c=0.1, svm_iterations=15, head_scale=1.0)
+    params = head.init_params()
+    supports, labels, queries = (torch.stack(parts).float() for parts in zip(*[episode(1, 5, 16, 3, seed=seed)
+                                                                              for seed in range(2)]))
+
+    def loss(support):
+        return vmap(lambda s, y, q: head.logits(s, y, q, params))(support, labels, queries).logsumexp(-1).sum()
+
+    eager = grad(loss)(supports)
+    compiled = torch.autograd.grad(torch.compile(loss, backend="eager")(supports.requires_grad_()), supports)[0]
+    assert torch.isfinite(eager).all() and torch.allclose(compiled, eager)
+
+
 @pytest.fixture
 def float32_after():
     """build_task sets the process's default dtype (one process is one run); tests share a process."""
@@ -213,13 +234,15 @@ def test_task_meta_gradient_is_finite_differences(head, compose_config, float32_
 ESTIMATOR_TINY = {"backprop": [], "es": ["estimator.particles=2"], "forward": ["estimator.directions=2"]}
 
 
-@pytest.mark.parametrize(("head", "estimator"), [("ridge", "backprop"), ("ridge", "es"), ("ridge", "forward"),
-                                                 ("svm", "backprop"), ("svm", "es")])
-def test_heads_train_and_evaluate(head, estimator, tmp_path):
-    """Every estimator that serves task=protonet runs each head end to end (ridge with λ learned);
-    the head's learned values are logged with every record."""
+@pytest.mark.parametrize(("head", "estimator", "precision"), [
+    ("ridge", "backprop", "fp32"), ("ridge", "es", "fp32"), ("ridge", "forward", "fp32"), ("svm", "backprop", "fp32"),
+    ("svm", "es", "fp32"), ("ridge", "backprop", "bf16"), ("svm", "backprop", "bf16"),
+])
+def test_heads_train_and_evaluate(head, estimator, precision, tmp_path):
+    """Every estimator that serves task=protonet runs each head end to end (ridge with λ learned),
+    under bfloat16 autocast too; the head's learned values are logged with every record."""
     result = run_in_process(["train", "task=protonet", f"task.head={head}", "task.learn_ridge_lambda=true",
-                             f"estimator={estimator}",
+                             f"estimator={estimator}", f"trainer.precision={precision}",
                              *ESTIMATOR_TINY[estimator], "backbone.hidden=[8]",
                              "task.test_episodes=4", "task.queries=2", "trainer.meta_steps=2", "trainer.meta_batch=2",
                              "trainer.progress=false", "logger=none", "hydra.run.dir=run"], tmp_path)

@@ -24,6 +24,11 @@ import torch
 from .qp import interior_point
 
 
+# Outside torch.compile (trainer.compile=compile then runs the meta-loss eagerly, and says so): dynamo
+# (torch 2.14, any backend, "eager" included) traces this autograd.Function under vmap as its
+# forward's ops and differentiates through the interior point's iterations, whose step lengths give
+# non-finite gradients, instead of calling the implicit backward (tests/test_heads.py checks).
+@torch.compiler.disable
 def solve_dual(kernel: torch.Tensor, labels: torch.Tensor, c: float, iterations: int) -> torch.Tensor:
     """α* [..., n, k], differentiable in `kernel` [..., n, n] by the implicit function theorem."""
     return _ImplicitDual.apply(kernel, labels, c, iterations)

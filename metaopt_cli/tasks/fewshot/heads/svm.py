@@ -26,5 +26,10 @@ class SVMHead:
         return {"log_scale": torch.tensor(math.log(self.scale))}
 
     def logits(self, support: torch.Tensor, one_hot: torch.Tensor, query: torch.Tensor, params) -> torch.Tensor:
-        alpha = solve_dual(support @ support.mT, one_hot, self.c, self.iterations)
+        # The QP's linear algebra (eigvalsh, LU, Cholesky) has no bfloat16 kernels, and an interior
+        # point needs more digits than bfloat16 keeps: under trainer.precision=bf16 it runs in float32.
+        wide = torch.promote_types(support.dtype, torch.float32)
+        with torch.autocast(support.device.type, enabled=False):
+            exact = support.to(wide)
+            alpha = solve_dual(exact @ exact.mT, one_hot.to(wide), self.c, self.iterations)
         return params["log_scale"].exp() * ((query @ support.mT) @ alpha)
