@@ -8,22 +8,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_user_error, read_json, run_in_process
 from scipy.optimize import minimize
 from torch.func import grad, vmap
 
 from metaopt_cli.build import first_problem
 from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.outer import build_outer, outer_lr
-from metaopt_cli.tasks.fewshot.heads.crammer_singer import (
-    active_set,
-    projected_gradient,
-    simplex_projection,
-    solve,
-    solve_dual,
-)
+from metaopt_cli.tasks.fewshot.heads.crammer_singer import (active_set, projected_gradient, simplex_projection, solve,
+                                                             solve_dual)
 from metaopt_cli.tasks.fewshot.heads.ridge import RidgeHead, ridge_weights
 from metaopt_cli.tasks.fewshot.heads.svm import SVMHead
+
+from conftest import assert_user_error, read_json, run_in_process
 
 F64 = torch.float64
 
