@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from hydra.utils import get_class
 from omegaconf import DictConfig
+from torch import nn
 from torch.func import functional_call, vmap
 
 from ...config.tasks import Head
@@ -24,7 +24,7 @@ from ...estimators.protocol import needs
 from ...functional import sample_inits
 from ...progress import progress
 from .evaluate import CLASSIFICATION_METRICS, VAL_ACC
-from .heads import HEADS, PREFIX
+from .heads import HEADS, PREFIX, FewShotHead
 from .losses import check_test_episodes, mean_ci95
 from .source import EpisodeSource
 
@@ -108,7 +108,7 @@ class ProtoProblem:
     net: nn.Module
     episodes: Episodes
     ways: int
-    head: object  # heads/: the classifier fitted to each episode's support embeddings
+    head: FewShotHead  # the classifier fitted to each episode's support embeddings
     label_smoothing: float = 0.0  # of the meta-loss only; evaluation scores accuracy
     horizon: int = 0
 
@@ -134,7 +134,7 @@ class ProtoProblem:
         logits = self.query_logits(meta_params)
         # MetaOptNet's smoothing keeps 1 − ε on the true class and spreads ε over the others; torch's
         # spreads its ε' over all k classes, true one included: the same targets for ε' = εk/(k − 1).
-        smoothing = self.label_smoothing * self.ways / (self.ways - 1)
+        smoothing = self.label_smoothing * self.ways / (self.ways - 1) if self.label_smoothing else 0.0
         return F.cross_entropy(logits.flatten(0, 1), self.episodes.query_y.flatten(), label_smoothing=smoothing)
 
     def query_logits(self, meta_params: Tensors) -> torch.Tensor:
