@@ -74,6 +74,15 @@ def stand_in_data(data: str, folder: Path, monkeypatch) -> list[str]:
         # torchvision checks the md5 of CIFAR-10's batches, which stand-ins cannot match.
         monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
         return [f"data.root={folder}", "data.val_size=20"]
+    if data == "cifar_fs":
+        import torchvision.datasets.cifar
+
+        from test_episodes import write_cifar100
+
+        write_cifar100(folder)
+        # torchvision checks the md5 of CIFAR-100's files, which stand-ins cannot match.
+        monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
+        return [f"data.root={folder}"]
     if data == "miniimagenet":
         write_miniimagenet(folder)
         return [f"data.root={folder}", "data.image_size=16"]

@@ -18,7 +18,8 @@ from metaopt_cli.estimators.backprop import Backprop
 from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.config.tasks import Batching
 from metaopt_cli.tasks.fewshot.maml import MAML, resolved_batching
-from metaopt_cli.tasks.fewshot.protonet import ProtoNet, squared_distances
+from metaopt_cli.tasks.fewshot.heads.proto import squared_distances
+from metaopt_cli.tasks.fewshot.protonet import ProtoNet
 
 from conftest import TINY, assert_user_error, read_json, run_in_process
 from fewshot_files import write_miniimagenet, write_omniglot
@@ -124,7 +125,9 @@ def few_shot_task(name: str, data):
     """A tiny MAML or ProtoNet on `data` (3-way 1-shot, 1 query), evaluated on 6 episodes."""
     mlp = lambda in_shape, num_outputs: MLP(in_shape, num_outputs, [4])  # noqa: E731
     if name == "protonet":
-        return ProtoNet(data, mlp, torch.device("cpu"), ways=3, shots=1, queries=1, test_episodes=6, split_seed=0)
+        return ProtoNet(data, mlp, torch.device("cpu"), ways=3, shots=1, queries=1, test_episodes=6, split_seed=0,
+                        head="proto", head_scale=1.0, ridge_lambda=50.0, learn_ridge_lambda=True, svm_c=0.1,
+                        svm_iterations=50, label_smoothing=0.0)
     return MAML(data, mlp, torch.device("cpu"), horizon=1, ways=3, shots=1, queries=1, inner_lr=0.1,
                 learn_inner_lr=False, first_order=False, anil=False, proximal=0.0, test_episodes=6, test_horizon=2,
                 split_seed=0, batching="vmap")

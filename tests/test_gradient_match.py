@@ -3,6 +3,7 @@ against the paper's procedure written out by hand, and the command line."""
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY, assert_user_error, read_json, run_in_process
 from torch.func import functional_call
 
 from metaopt_cli.backbones.convnet import ConvNet
@@ -15,8 +16,6 @@ from metaopt_cli.estimators.tbptt import TBPTT
 from metaopt_cli.tasks.distill.augment import augment
 from metaopt_cli.tasks.distill.gradient_match import layerwise_distance
 from metaopt_cli.tasks.distill.task import Distill
-
-from conftest import TINY, assert_user_error, read_json, run_in_process
 
 HORIZON, NET_STEPS, INNER_LR = 3, 2, 0.05
 

@@ -47,7 +47,7 @@ def test_a_resumed_step_schedule_equals_the_uninterrupted_one(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "presets"), [("trainer.outer_optimizer=rmsprop", "adam, adamw, sgd"),
-                                                   ("trainer.outer_scheduler=linear", "constant, cosine, step")])
+                                                   ("trainer.outer_scheduler=linear", "constant, cosine, multistep, step")])
 def test_an_unknown_preset_is_one_line_listing_the_presets(tmp_path, override, presets):
     result = run_in_process(["train", *TINY, override], tmp_path)
     assert_user_error(result, f"'{override.partition('=')[2]}': choose one of {presets}")
@@ -133,4 +133,4 @@ def test_list_shows_the_outer_groups(tmp_path):
     result = run_in_process(["list"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "trainer/outer_optimizer adam, adamw, sgd" in result.stdout
-    assert "trainer/outer_scheduler constant, cosine, step" in result.stdout
+    assert "trainer/outer_scheduler constant, cosine, multistep, step" in result.stdout

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY, assert_user_error, read_json, run_in_process
 
 from metaopt_cli.backbones.mlp import MLP
 from metaopt_cli.data.digits import load
@@ -19,8 +20,6 @@ from metaopt_cli.tasks.distill.experts import save_expert, save_manifest
 from metaopt_cli.tasks.distill.synthetic import SyntheticSet
 from metaopt_cli.tasks.distill.task import Distill
 from metaopt_cli.tasks.distill.trajectory_match import TrajectoryMatchProblem
-
-from conftest import TINY, assert_user_error, read_json, run_in_process
 
 TINY_EXPERTS = ["experts.count=2", "experts.epochs=4", "trainer.progress=false"]
 TINY_MATCH = [*TINY, "task.method=trajectory_match", "task.inner_lr=0.01"]

@@ -51,6 +51,16 @@ class StepConfig:
 
 
 @dataclass
+class MultiStepConfig:
+    _target_: str = "torch.optim.lr_scheduler.MultiStepLR"
+    _partial_: bool = True
+    # Meta-steps at which the lr is multiplied by gamma; a milestone listed twice multiplies by gamma²
+    # (torch counts repeats), which spells drops of different sizes with one gamma.
+    milestones: List[int] = MISSING
+    gamma: float = MISSING
+
+
+@dataclass
 class CosineConfig:
     _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
     _partial_: bool = True

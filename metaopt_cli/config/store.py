@@ -47,6 +47,7 @@ SCHEMAS = {
     "trainer/outer_scheduler": {
         "constant": outer.ConstantConfig,
         "step": outer.StepConfig,
+        "multistep": outer.MultiStepConfig,
         "cosine": outer.CosineConfig,
     },
     "task": {

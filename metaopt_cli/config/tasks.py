@@ -29,6 +29,14 @@ class DistillMethod(Enum):
     trajectory_match = "trajectory_match"  # K steps from an expert's epoch t, to its epoch t + M (MTT, 2022)
 
 
+class Head(Enum):
+    """task=protonet's classifier on the support embeddings (tasks/fewshot/heads/)."""
+
+    proto = "proto"  # Prototypical Networks: softmax over minus the squared distance to each class mean
+    ridge = "ridge"  # R2D2: ridge regression onto one-hot targets, in closed form
+    svm = "svm"  # MetaOptNet: the Crammer–Singer multi-class SVM, differentiated implicitly
+
+
 @dataclass
 class DistillConfig:
     _target_: str = "metaopt_cli.tasks.distill.task.Distill"
@@ -94,6 +102,13 @@ class ProtoNetConfig:
     queries: int = MISSING
     test_episodes: int = MISSING
     split_seed: int = MISSING
+    head: Head = MISSING
+    head_scale: float = MISSING  # ridge, svm: the learned output scale's initial value
+    ridge_lambda: float = MISSING  # ridge: the regulariser λ (its initial value where learned)
+    learn_ridge_lambda: bool = MISSING  # ridge: λ as a meta-parameter (R2D2) or fixed (MetaOptNet)
+    svm_c: float = MISSING  # svm: the SVM's C, the bound on each support example's dual variables
+    svm_iterations: int = MISSING  # svm: the dual QP solver's interior-point iterations
+    label_smoothing: float = MISSING  # ε: the meta-loss's targets keep 1 − ε on the true class (MetaOptNet: 0.1)
 
 
 @dataclass

@@ -23,7 +23,13 @@ from ...estimators.protocol import needs
 from ...functional import sample_inits
 from ..protocol import Objective
 from .augment import SiameseAugment
-from .evaluate import Architecture, evaluate_across, evaluate_distilled, evaluate_distilled_tuned, evaluate_random_real
+from .evaluate import (
+    Architecture,
+    evaluate_across,
+    evaluate_distilled,
+    evaluate_distilled_tuned,
+    evaluate_random_real,
+)
 from .gradient_match import sample_gradient_match
 from .picture import save_distilled_picture
 from .problem import DistillProblem
