@@ -51,7 +51,7 @@ def test_list_prints_groups_and_matrix_and_writes_nothing(tmp_path):
     listing = result.stdout.split("\n\n")[0].splitlines()[1:]
     rows = {line.split()[0]: line for line in listing if not line.startswith("   ")}  # not a wrapped line
     assert rows["estimator"].split(None, 1)[1] == "backprop, es, forward, implicit, pes, tbptt"
-    assert rows["trainer/outer_scheduler"].split(None, 1)[1] == "constant, cosine, step"
+    assert rows["trainer/outer_scheduler"].split(None, 1)[1] == "constant, cosine, multistep, step"
     # The options start in one column, whatever the longest group's name.
     assert len({len(line) - len(line.split(None, 1)[1]) for line in rows.values()}) == 1
     assert "distill" in result.stdout.split("task × estimator")[1]

@@ -43,8 +43,8 @@ def main(cfg: DictConfig) -> None:
         save_expert(folder, index, {name: value[index] for name, value in trajectories.items()})
     save_manifest(folder, {  # last: a folder with experts.json is complete
         "data": choices["data"], "backbone": choices["backbone"],
-        "data_config": OmegaConf.to_container(cfg.data, resolve=True),
-        "backbone_config": OmegaConf.to_container(cfg.backbone, resolve=True),
+        "data_config": OmegaConf.to_container(cfg.data, resolve=True, enum_to_str=True),
+        "backbone_config": OmegaConf.to_container(cfg.backbone, resolve=True, enum_to_str=True),
         "dataset": data.name, "image_shape": list(data.in_shape), "classes": data.num_classes,
         "lr": options.lr, "batch_size": options.batch_size, "epochs": options.epochs, "count": options.count,
         "seed": trainer.seed, "params": {name: list(value.shape[2:]) for name, value in trajectories.items()},
