@@ -16,6 +16,7 @@ from metaopt_cli.compat import why_unsupported
 from metaopt_cli.startup import check_command_line
 from metaopt_cli.trainer import train
 
+from conftest import run_in_process
 from fewshot_files import write_miniimagenet, write_omniglot
 from torchvision_files import write_mnist
 
@@ -172,11 +173,19 @@ def test_every_experiment_runs_shrunk(experiment, compose_config, tmp_path, monk
     """lightning-hydra-template's experiment=glob(*) idea: each published setup, composed as it is,
     then shrunk by the tiny settings of the task, estimator and backbone it chooses, on stand-in
     files of its dataset."""
-    choices = compose_config("train", [f"experiment={experiment}"], hydra_node=True).hydra.runtime.choices
+    composed = compose_config("train", [f"experiment={experiment}"], hydra_node=True)
+    choices = composed.hydra.runtime.choices
+    data = stand_in_data(choices.data, tmp_path / "data", monkeypatch)
     overrides = [f"experiment={experiment}", *RUN, "trainer.meta_batch=1", *TASK_TINY[choices.task],
-                 *ESTIMATOR_TINY[choices.estimator], *stand_in_data(choices.data, tmp_path / "data", monkeypatch)]
+                 *ESTIMATOR_TINY[choices.estimator], *data]
     if choices.task != "influence":
         overrides += BACKBONE_TINY[choices.backbone]
+    if getattr(composed.task.get("method"), "name", None) == "trajectory_match":  # its experts first, as tiny
+        made = run_in_process(["experts", f"experiment={experiment}", *data, *BACKBONE_TINY[choices.backbone],
+                               "experts.count=1", "experts.epochs=2", "experts.dir=experts", "trainer.progress=false",
+                               "hydra.run.dir=experts_log"], tmp_path)
+        assert made.returncode == 0, made.stderr[-3000:]
+        overrides += [f"task.experts={tmp_path / 'experts'}", "task.max_start_epoch=1", "task.expert_epochs=1"]
     summary = train_in_process(compose_config, overrides, tmp_path / "run")
     assert summary["task"] == choices.task
     assert_ran(summary, 2)
