@@ -11,17 +11,29 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+)
 
 from .bench import check_bench_config
 from .build import build
 from .compat import check_run_config
 from .config.store import GROUPS
+from .config.tasks import DistillMethod
 from .errors import UserError, fail
 from .gradcheck import check_gradcheck_config
 from .objective import check_sweeper_direction, objective_of
 from .sweep import prepare_launcher
-from .tasks.distill.experts import check_experts_config, choices_of, experts_folder
+from .tasks.distill.experts import (
+    check_experts_config,
+    check_experts_present,
+    choices_of,
+    default_folder,
+    experts_folder,
+    make_command,
+)
 
 # The submitit plugin's configs, which metaopt's launcher presets extend.
 SUBMITIT_CONFIGS = "hydra/launcher/submitit_"
@@ -33,6 +45,10 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 def check_train_config(cfg: DictConfig) -> None:
     check_run_config(cfg, cfg.hydra.runtime.choices)
+    if cfg.task.get("method") == DistillMethod.trajectory_match:  # missing experts: one line before any run folder
+        choices = choices_of(cfg.hydra)
+        folder = Path(cfg.task.experts) if cfg.task.experts else default_folder(choices)
+        check_experts_present(folder, make_command(choices, folder))
     check_sweeper_direction(objective_of(cfg, cfg.hydra.runtime.choices), cfg.hydra.sweeper)
     build(cfg.logger)  # its constructor checks mode and credentials, before any run folder exists
 

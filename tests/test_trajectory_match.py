@@ -227,6 +227,7 @@ def test_no_experts_is_one_line_saying_how_to_make_them(tmp_path):
     line = assert_user_error(run_in_process(["train", *TINY_MATCH, "backbone.hidden=[32]", "hydra.run.dir=run2"],
                                             tmp_path), "needs expert trajectories")
     assert "`metaopt experts data=digits backbone=mlp 'backbone.hidden=[32]'`" in line, line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run2").exists()  # said at start-up
 
 
 @pytest.mark.parametrize("overrides, fragments", [

@@ -120,13 +120,18 @@ class Experts:
         return self.manifest["epochs"]
 
 
+def check_experts_present(folder: Path, make: str) -> None:
+    """Experts in `folder`, or one line with the command that makes them (at start-up, too)."""
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"task.method=trajectory_match needs expert trajectories, and {folder.absolute()} holds none "
+                        f"(no {MANIFEST}): make them with `{make}`, or pass task.experts=<their folder>")
+
+
 def load_experts(folder: Path, make: str, device: torch.device, dtype: torch.dtype) -> Experts:
     """The experts in `folder`; `make` is the command that writes them, for the error when they
     are missing."""
+    check_experts_present(folder, make)
     manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise UserError(f"task.method=trajectory_match needs expert trajectories, and {folder.absolute()} holds none "
-                        f"(no {MANIFEST}): make them with `{make}`, or pass task.experts=<their folder>")
     try:
         manifest = json.loads(manifest_path.read_text())
         stacks = [torch.load(expert_path(folder, i), map_location="cpu", weights_only=True)
