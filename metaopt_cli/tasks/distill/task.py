@@ -21,6 +21,7 @@ from ...errors import UserError
 from ...estimators.problem import Tensors
 from ...estimators.protocol import needs
 from ...functional import sample_inits
+from ...job_log import FILE_ONLY
 from ..protocol import Objective
 from .augment import SiameseAugment
 from .evaluate import (
@@ -78,8 +79,10 @@ class Distill:
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps, net_steps=net_steps)
         self.method = DistillMethod(method)
         if learn_lr and self.method is DistillMethod.gradient_match:
-            # The networks train on the synthetic set detached, so no meta-gradient reaches their lr.
-            log.warning("task.learn_lr is ignored by task.method=gradient_match: the networks train at task.inner_lr")
+            # The networks train on the synthetic set detached, so no meta-gradient reaches their lr. The
+            # default (true, for the other methods) is no mistake to shout about: the run's log says it.
+            log.info("task.learn_lr is ignored by task.method=gradient_match: the networks train at task.inner_lr",
+                     extra=FILE_ONLY)
             learn_lr = False
         if eval_models < 2:
             raise UserError(f"task.eval_models={eval_models}: the evaluation reports the mean and std over "
