@@ -10,18 +10,11 @@ from .errors import UserError
 from .tasks.protocol import Objective, declared, for_data
 
 
-def default_objective(choices: Mapping[str, str]) -> Objective:
-    """The task's own objective for the chosen data: a validation figure, what it selects by."""
-    task = task_class(choices["task"])
-    kind = data_kind(choices["data"]) if declared(task, "data_kinds") else None
-    return for_data(declared(task, "default_objective"), kind)
-
-
 def objective_of(cfg: DictConfig, choices: Mapping[str, str]) -> Objective:
     """The run's objective; its direction is known for the task's default only (None otherwise)."""
     task = task_class(choices["task"])
     kind = data_kind(choices["data"]) if declared(task, "data_kinds") else None
-    default = default_objective(choices)
+    default = for_data(declared(task, "default_objective"), kind)
     key = cfg.trainer.objective
     if key is None or key == default.key:
         return default

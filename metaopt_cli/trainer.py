@@ -21,7 +21,7 @@ from .estimators.state import Resample, sample
 from .job_log import FILE_ONLY, MetaLossLines
 from .memory import measure_peak
 from .outer import build_outer, outer_lr, restore_outer, step_schedule
-from .objective import default_objective, objective_of
+from .objective import objective_of
 from .precision import matmuls, task_at
 from .run_config import resume_command
 from .signals import StopRequest, stop_on_signals
@@ -120,10 +120,10 @@ def train(cfg: DictConfig, choices: dict, run_dir: Path, run_name: str, default_
             failed = False
             return None
         tested = task.evaluate(meta_params, eval_generator(trainer.seed, device))
-        # The summary shows the score used for model selection beside the test's; a final evaluation
-        # that scored the validation split already (nas retrains its cell once for both) is not redone.
+        # The summary shows the score used for model selection beside the test's, unless the final
+        # evaluation gave it already (nas retrains its cell once for both).
         validated = {}
-        if hasattr(task, "validate") and default_objective(choices).key not in tested:
+        if hasattr(task, "validate") and not getattr(task, "evaluate_validates", False):
             validated = task.validate(meta_params, eval_generator(trainer.seed, device))
         pictures = task.save_pictures(meta_params, run_dir)
         tracker.log_pictures(step, pictures)

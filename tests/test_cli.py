@@ -154,12 +154,12 @@ def test_non_finite_meta_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path)
 
 
 def test_mnist_experiment_runs_on_stand_in_files(tmp_path):
-    """The published-style setup end to end — Conv-4 with instance norm, RaT-BPTT windows —
+    """The published-style setup end to end — the condensation papers' ConvNet, RaT-BPTT windows —
     on small files in MNIST's real format, shrunk to seconds."""
     run = train_on_stand_in_mnist(tmp_path, "distill_mnist_10ipc", [
         "task.images_per_class=2", "task.horizon=4", "estimator.truncation=2", "backbone.width=8",
         "trainer.meta_steps=2", "trainer.eval_every=1", "task.eval_models=2", "task.eval_steps=2"])
     summary = read_json(run / "summary.json")
-    assert (summary["data"], summary["backbone"], summary["steps"]) == ("mnist", "conv4", 2)
+    assert (summary["data"], summary["backbone"], summary["steps"]) == ("mnist", "convnet", 2)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "distilled_val_acc" in metrics[0] and 2 <= metrics[0]["window_end"] <= 4

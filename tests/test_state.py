@@ -228,3 +228,21 @@ def test_periodic_evaluation_uses_validate_and_the_summary_holds_both(compose_co
     records = {record["step"]: record for record in map(json.loads, lines)}
     assert records[2]["val_score"] == 0.5 and "steady_state_loss" not in records[2]
     assert summary["val_score"] == 0.5 and "steady_state_loss" in summary
+
+
+def test_the_final_validation_is_not_redone_where_the_evaluation_gave_it(compose_config, tmp_path, monkeypatch):
+    """A task whose `evaluate` reports validate's figures too (evaluate_validates: nas, gradient
+    matching) is validated during training only: the final evaluation is not paid twice."""
+    from metaopt_cli.tasks.influence import InfluenceBalancing
+    from metaopt_cli.trainer import train
+
+    steps = []
+    monkeypatch.setattr(InfluenceBalancing, "validate", lambda self, meta_params, generator: steps.append(1) or {},
+                        raising=False)
+    monkeypatch.setattr(InfluenceBalancing, "evaluate_validates", True, raising=False)
+    choices = {"task": "influence", "estimator": "tbptt", "backbone": "mlp", "data": "digits", "logger": "none"}
+    cfg = compose_config("train", ["task=influence", "estimator=tbptt", "estimator.truncation=2", "logger=none",
+                                   "trainer.meta_steps=4", "trainer.eval_every=2", "trainer.meta_batch=1",
+                                   "trainer.progress=false", "trainer.device=cpu"])
+    summary = train(cfg, choices, tmp_path, "test", "test")
+    assert len(steps) == 1 and "steady_state_loss" in summary  # at meta-step 2; none at the end

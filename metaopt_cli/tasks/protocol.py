@@ -94,7 +94,9 @@ class Task(Protocol):
 
     # Optional methods; where a task lacks one the trainer does what is said:
     #   validate(meta_params, generator) -> dict[str, float]: periodic evaluation on validation
-    #       splits for model selection (without it: `evaluate`);
+    #       splits for model selection (without it: `evaluate`); `evaluate_validates = True` (class or
+    #       instance attribute) where `evaluate` reports validate's figures too, so that the trainer
+    #       does not ask for them again at the end;
     #   log_values(meta_params) -> dict[str, float]: readable values of θ for every metrics
     #       record (without it: none);
     #   outer_optimizer(meta_params, optimizer) -> optimizer: replaces the configured outer

@@ -107,6 +107,8 @@ class Distill:
         self.real_batch, self.eval_models, self.eval_steps, self.eval_lrs = real_batch, eval_models, eval_steps, eval_lrs
         self.net_steps = net_steps
         self.augment = SiameseAugment() if dsa else None
+        # A matched set's tuned evaluation scores the same networks on validation and test.
+        self.evaluate_validates = self.method is DistillMethod.gradient_match
         self.make_net = lambda: make_backbone(in_shape=data.in_shape, num_outputs=data.num_classes)
         self.net = self.make_net().to(data.train.x.device)  # the architecture; its own weights are never used
         self.arch = Architecture("backbone", self.make_net, self.net)

@@ -30,6 +30,7 @@ class NAS:
     inner_step_knob = "task.lr"
     reported_metrics = REPORTED
     default_objective = Objective("searched_val_acc", "maximize")
+    evaluate_validates = True  # its retrained cell is scored on validation and test at once
 
     def __init__(
         self,
