@@ -252,7 +252,7 @@ def test_heads_train_and_evaluate(head, estimator, precision, tmp_path):
 @pytest.mark.parametrize(("overrides", "fragments"), [
     (["task.head=svm", "task.svm_c=0"], ["task.svm_c", "positive", "got 0.0"]),
     (["task.head=svm", "task.svm_c=-1"], ["task.svm_c", "positive"]),
-    (["task.head=svm", "estimator=forward"], ["task.head=svm", "estimator=backprop or es"]),
+    (["task.head=svm", "estimator=forward"], ["task.head=svm", "set task.head=proto or ridge", "use backprop or es"]),
     (["task.head=ridge", "task.ridge_lambda=0"], ["task.ridge_lambda", "positive"]),
     (["task.head=svm", "task.head_scale=-1"], ["task.head_scale", "positive"]),
     (["task.label_smoothing=1"], ["task.label_smoothing", "[0, 1)"]),

@@ -15,20 +15,26 @@ from ..estimators.problem import Problem, Tensors
 
 @dataclass(frozen=True)
 class OnlyWith:
-    """A capability a task has only where the list setting `task.<knob>` keeps to `values`.
+    """A capability a task has only where the setting `task.<knob>` keeps to `values`: a list
+    setting all of whose entries are among them, or a single choice that is one of them.
     `reason` says why not otherwise; `{others}` in it stands for the values outside them."""
 
     knob: str
     values: tuple[str, ...]
     reason: str
+    single: bool = False  # the knob is one choice (an Enum), not a list
 
     @property
     def setting(self) -> str:
+        if self.single:
+            return f"task.{self.knob}={' or '.join(self.values)}"
         return f"task.{self.knob}=[{','.join(self.values)}]"
 
     def why_not(self, task_cfg: Any) -> str | None:
         """Why these settings lack the capability, with the fix; None where they have it."""
-        others = [value for value in task_cfg[self.knob] if value not in self.values]
+        chosen = [task_cfg[self.knob]] if self.single else task_cfg[self.knob]
+        # A schema's Enum field composes to its member; the values name members by value.
+        others = [getattr(value, "value", value) for value in chosen if getattr(value, "value", value) not in self.values]
         return f"{self.reason.format(others=', '.join(others))}: set {self.setting}" if others else None
 
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import get_class
-from omegaconf import DictConfig
 from torch import nn
 from torch.func import functional_call, vmap
 
@@ -20,9 +18,9 @@ from ...config.tasks import Head
 from ...data.episodes import Episodes
 from ...errors import UserError
 from ...estimators.problem import Tensors
-from ...estimators.protocol import needs
 from ...functional import sample_inits
 from ...progress import progress
+from ..protocol import OnlyWith
 from .evaluate import CLASSIFICATION_METRICS, VAL_ACC
 from .heads import HEADS, PREFIX, FewShotHead
 from .losses import check_test_episodes, mean_ci95
@@ -36,6 +34,10 @@ class ProtoNet:
     data_kinds = ("classification", "few_shot")
     no_inner_loop = "Prototypical Networks have no inner loop to truncate"
     no_inner_optimum = "Prototypical Networks have no inner loop, so no inner optimum"
+    # The SVM head's backward pass is implicit differentiation written as an autograd.Function with
+    # no forward-mode rule, so no tangent can be pushed through its solver.
+    no_forward_mode = OnlyWith("head", ("proto", "ridge"), "task.head={others} differentiates its QP solver "
+                               "implicitly, in reverse mode only, so forward-mode tangents cannot pass it", single=True)
     reported_metrics = CLASSIFICATION_METRICS
     default_objective = VAL_ACC
 
@@ -57,15 +59,6 @@ class ProtoNet:
         # num_outputs=None: the backbone without its classifier head, an embedding.
         self.make_net = lambda: make_backbone(in_shape=self.source.in_shape, num_outputs=None)
         self.net, self.device, self.test_episodes = self.make_net().to(device), device, test_episodes
-
-    @staticmethod
-    def check_estimator(task: DictConfig, estimator: DictConfig) -> None:
-        """The SVM head's backward pass is implicit differentiation written as an autograd.Function
-        with no forward-mode rule, so no tangent can be pushed through its solver."""
-        if Head(task.head) is Head.svm and needs(get_class(estimator._target_), "forward_mode"):
-            raise UserError("task.head=svm differentiates its QP solver implicitly, in reverse mode only, so "
-                            "forward-mode tangents cannot pass it: use estimator=backprop or es, or task.head=proto "
-                            "or ridge")
 
     def init_meta_params(self, generator: torch.Generator) -> Tensors:
         net = {name: value[0] for name, value in sample_inits(self.make_net, 1, generator, self.device).items()}
