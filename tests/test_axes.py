@@ -36,7 +36,8 @@ TASK_TINY = {
     "learned_opt": ["task.horizon=4", "task.hidden=4", "task.batch_size=16", "task.scored_batch_size=32",
                     "task.test_horizon=2", "task.test_seeds=1", "task.adam_lrs=[0.01]", "task.sgd_lrs=[0.1]"],
     "maml": ["task.horizon=2", "task.shots=1", "task.queries=1", "task.test_episodes=4", "task.test_horizon=1"],
-    "protonet": ["task.shots=1", "task.queries=1", "task.test_episodes=4"],
+    "protonet": ["task.shots=1", "task.queries=1", "task.test_episodes=4", "task.train_ways=null", "task.train_shots=null",
+                 "task.train_queries=null"],
     "nas": ["task.horizon=4", "task.channels=4", "task.nodes=2", "task.batch_size=16", "task.val_batch=16",
             "task.eval_steps=2", "task.eval_seeds=2", "task.random_archs=1"],
 }

@@ -213,6 +213,7 @@ def test_digits_5way_1shot_is_far_above_chance(tmp_path, task):
     [
         (["task=maml", "task.ways=9"], ["9-way tasks need at least 9 classes", "lower task.ways"]),
         (["task=protonet", "task.queries=400"], ["need 401 examples of every class", "task.queries"]),
+        (["task=protonet", "task.train_ways=30"], ["30-way tasks need at least 30 classes", "lower task.train_ways"]),
         (["task=protonet", "data=miniimagenet", "data.root=nowhere"], ["miniimagenet", "nowhere"]),
         (["task=protonet", "estimator=tbptt"], ["no inner loop to truncate", "use backprop"]),
         (["task=maml", "estimator=tbptt", "estimator.truncation=2", "task.horizon=4"],
@@ -270,3 +271,16 @@ def test_eval_reevaluates_a_maml_checkpoint_with_more_episodes(tmp_path):
     report, summary = read_json(tmp_path / "again" / "eval.json"), read_json(tmp_path / "run" / "summary.json")
     assert report["task"] == "maml" and 0 < report["test_acc"] <= 1
     assert report["test_acc_ci95"] < summary["test_acc_ci95"]  # four times the episodes: a narrower interval
+
+
+def test_protonet_trains_on_episodes_of_its_own_shape(compose_config):
+    """task.train_ways/shots/queries shape meta-training's episodes (Snell et al.'s 30-way, MetaOptNet's
+    15-shot) while meta-val and meta-test keep task.ways/shots/queries; an unset one follows them."""
+    cfg = compose_config("train", ["task=protonet", "backbone.hidden=[4]", "task.ways=3", "task.shots=1",
+                                   "task.queries=2", "task.train_ways=6", "task.train_shots=4", "trainer.meta_batch=2",
+                                   "trainer.device=cpu"])
+    task, _, problem, generator = first_problem(cfg, torch.device("cpu"))
+    assert problem.ways == 6
+    assert problem.episodes.support_y.shape == (2, 6 * 4) and problem.episodes.query_y.shape == (2, 6 * 2)
+    test = task.source.sample("test", 2, generator)
+    assert test.support_y.shape == (2, 3 * 1) and test.query_y.shape == (2, 3 * 2)

@@ -109,6 +109,10 @@ class ProtoNetConfig:
     svm_c: float = MISSING  # svm: the SVM's C, the bound on each support example's dual variables
     svm_iterations: int = MISSING  # svm: the dual QP solver's interior-point iterations
     label_smoothing: float = MISSING  # ε: the meta-loss's targets keep 1 − ε on the true class (MetaOptNet: 0.1)
+    # Meta-training's episodes where they differ from the meta-val/meta-test ones; null: the same.
+    train_ways: Optional[int] = MISSING
+    train_shots: Optional[int] = MISSING
+    train_queries: Optional[int] = MISSING
 
 
 @dataclass

@@ -125,23 +125,24 @@ def sample_episodes(
     )
 
 
-def check_episodes(pool: ClassPool, split: str, ways: int, shots: int, queries: int) -> None:
+def check_episodes(pool: ClassPool, split: str, ways: int, shots: int, queries: int, knobs: str = "task.") -> None:
     """Raise a UserError if `pool` cannot give N-way tasks of K shots and Q queries.
 
-    `split` names the pool in the message, e.g. "meta-test split of omniglot".
+    `split` names the pool in the message, e.g. "meta-test split of omniglot"; `knobs` prefixes the
+    settings it names ("task.train_": meta-training's own episodes).
     """
     for knob, value in (("ways", ways), ("shots", shots), ("queries", queries)):
         if value < 1:
-            raise UserError(f"task.{knob}={value} must be at least 1")
+            raise UserError(f"{knobs}{knob}={value} must be at least 1")
     if pool.num_classes < ways:
         raise UserError(
-            f"{ways}-way tasks need at least {ways} classes, but the {split} has {pool.num_classes}: lower task.ways"
+            f"{ways}-way tasks need at least {ways} classes, but the {split} has {pool.num_classes}: lower {knobs}ways"
         )
     if pool.smallest < shots + queries:
         raise UserError(
             f"{shots} shot{'s' * (shots != 1)} + {queries} quer{'ies' if queries != 1 else 'y'} need "
             f"{shots + queries} examples of every class, but a class of the {split} has only {pool.smallest}: "
-            "lower task.queries or task.shots"
+            f"lower {knobs}queries or {knobs}shots"
         )
 
 

@@ -44,7 +44,8 @@ class ProtoNet:
     def __init__(self, data, make_backbone: Callable[..., nn.Module], device: torch.device, ways: int, shots: int,
                  queries: int, test_episodes: int, split_seed: int, head: Head | str, head_scale: float,
                  ridge_lambda: float, learn_ridge_lambda: bool, svm_c: float, svm_iterations: int,
-                 label_smoothing: float):
+                 label_smoothing: float, train_ways: int | None = None, train_shots: int | None = None,
+                 train_queries: int | None = None):
         check_test_episodes(test_episodes)
         if not 0 <= label_smoothing < 1:
             raise UserError(f"task.label_smoothing is the probability moved off the true class and must be in [0, 1), "
@@ -52,7 +53,10 @@ class ProtoNet:
         self.label_smoothing = label_smoothing
         self.head = HEADS[Head(head)](head_scale=head_scale, ridge_lambda=ridge_lambda,
                                       learn_ridge_lambda=learn_ridge_lambda, svm_c=svm_c, svm_iterations=svm_iterations)
-        self.source = EpisodeSource.of(data, ways, shots, queries, split_seed)
+        train = (train_ways, train_shots, train_queries)
+        train_shape = None if train == (None, None, None) else tuple(
+            value if value is not None else test for value, test in zip(train, (ways, shots, queries)))
+        self.source = EpisodeSource.of(data, ways, shots, queries, split_seed, train_shape)
         if not self.source.classification:
             raise UserError("protonet classifies, and this data is a regression: use data=digits, omniglot, "
                             "cifar_fs or miniimagenet (or task=maml)")
@@ -70,7 +74,8 @@ class ProtoNet:
                 for name, value in meta_params.items() if name.startswith(PREFIX)}
 
     def sample(self, generator: torch.Generator, count: int) -> "ProtoProblem":
-        return ProtoProblem(self.net, self.source.sample("train", count, generator), self.source.ways, self.head,
+        ways = self.source.shape("train")[0]
+        return ProtoProblem(self.net, self.source.sample("train", count, generator), ways, self.head,
                             self.label_smoothing)
 
     def validate(self, meta_params: Tensors, generator: torch.Generator) -> dict[str, float]:
