@@ -22,6 +22,7 @@ from ...estimators.problem import Tensors
 from ...estimators.protocol import needs
 from ...functional import sample_inits
 from ...job_log import FILE_ONLY
+from ..knobs import check_positive
 from ..protocol import Objective
 from .augment import SiameseAugment
 from .evaluate import (
@@ -75,7 +76,7 @@ class Distill:
         syn_batch: int | None = None,
         backbone_option: Callable[[str], Callable[..., nn.Module]] | None = None,
     ):
-        _check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
+        check_positive(horizon=horizon, images_per_class=images_per_class, inner_lr=inner_lr,
                         real_batch=real_batch, eval_models=eval_models, eval_steps=eval_steps, net_steps=net_steps)
         self.method = DistillMethod(method)
         if learn_lr and self.method is DistillMethod.gradient_match:
@@ -194,9 +195,3 @@ def _architecture(name: str, backbone_option, data: SplitData) -> Architecture:
     except UserError as error:  # which knob asked for it: the run's own backbone is fine
         raise UserError(f"task.eval_backbones: {error}") from None
     return Architecture(name, make_net, net.to(data.train.x.device))
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not 0 < value < math.inf:
-            raise UserError(f"task.{name} must be positive and finite, got {value}")

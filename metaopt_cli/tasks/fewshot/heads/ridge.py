@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from ....errors import UserError
+from ...knobs import check_positive
 
 
 class RidgeHead:
@@ -43,9 +43,3 @@ def ridge_weights(x: torch.Tensor, y: torch.Tensor, lam) -> torch.Tensor:
     gram = x.mT @ x + lam * torch.eye(d, dtype=x.dtype, device=x.device)  # primal: (XᵀX + λI)⁻¹ XᵀY
     return torch.cholesky_solve(x.mT @ y, torch.linalg.cholesky(gram))
 
-
-def check_positive(**knobs: float) -> None:
-    """A regulariser or scale a head keeps positive (and learns as a logarithm)."""
-    for name, value in knobs.items():
-        if not 0 < value < math.inf:
-            raise UserError(f"task.{name} must be positive and finite, got {value}")

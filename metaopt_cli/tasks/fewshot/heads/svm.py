@@ -7,8 +7,8 @@ import math
 import torch
 
 from ....errors import UserError
+from ...knobs import check_positive
 from .crammer_singer import solve_dual
-from .ridge import check_positive
 
 
 class SVMHead:
